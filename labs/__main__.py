@@ -1,0 +1,91 @@
+"""Command line: `python -m labs up|status|doctor|clean`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+from .runtime import LabError, component_names
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    import labs
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    options = {"rabbitmq": {"management": True}} if args.management else None
+    try:
+        lab = labs.start(*args.names, backend=args.backend, options=options, progress=not args.json)
+    except LabError as exc:
+        print(f"labs up: {exc}", file=sys.stderr)
+        return 1
+    endpoints = {name: lab.endpoint(name) for name in lab.names}
+    if args.json:
+        print(json.dumps(endpoints), flush=True)
+    else:
+        for name, ep in endpoints.items():
+            print(f"{name:<10} " + "  ".join(f"{k}={v}" for k, v in ep.items()), flush=True)
+        print("running; press Ctrl-C to stop", file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    lab.stop()
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .runtime.status import running_components
+    rows = running_components()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no lab components are running")
+    for r in rows:
+        owner = f"owner pid {r['owner']}" + ("" if r["owner_alive"] else " (gone: `python -m labs clean` stops it)")
+        print(f"{r['name']:<10} {'up' if r['alive'] else 'down':<5} {', '.join(r['endpoint'].values())}  {owner}")
+    return 0
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from .runtime.status import clean_orphans
+    for line in clean_orphans():
+        print(line)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+    report = doctor()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    import labs  # noqa: F401  (registers the components, so names below are complete)
+    parser = argparse.ArgumentParser(prog="python -m labs", description="MSA Communication Lab runtime")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start components and keep them running until Ctrl-C / SIGTERM")
+    up.add_argument("names", nargs="*", metavar="NAME", help=f"components (default: all): {', '.join(component_names())}")
+    up.add_argument("--json", action="store_true", help="print one line of JSON with the endpoints once ready")
+    up.add_argument("--backend", choices=["local", "docker"], default=None)
+    up.add_argument("--management", action="store_true", help="enable RabbitMQ's management UI")
+    up.set_defaults(func=_cmd_up)
+    st = sub.add_parser("status", help="list the components running on this machine for this user")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_cmd_status)
+    sub.add_parser("doctor", help="check every prerequisite and print the command that fixes what is missing"
+                   ).set_defaults(func=_cmd_doctor)
+    sub.add_parser("clean", help="stop components whose owner has gone").set_defaults(func=_cmd_clean)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        unknown = [n for n in args.names if n not in component_names()]
+        if unknown:
+            parser.error(f"unknown component {unknown[0]!r}; choose from: {', '.join(component_names())}")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

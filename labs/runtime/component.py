@@ -1,0 +1,282 @@
+"""What a component is (a spec, registered by the components layer) and a running instance of it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import LabError, StartError, UnknownComponent
+from .ports import HOST, free_port, is_listening
+from .process import ManagedProcess, ProcessSpec
+from .reaper import Reaper
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class Prerequisite:
+    """One thing a component needs on this machine, and the exact command that provides it."""
+    what: str
+    found: str | None
+    fix: str
+    required: bool = True
+
+
+class ComponentSpec:
+    """Subclass per component (in labs.components) and register an instance with `register`."""
+    name: str = ""
+    summary: str = ""
+    port_names: tuple[str, ...] = ()
+    start_timeout: float = 30.0
+    slow: bool = False  # worth starting in the background while the learner reads
+    defaults: dict[str, Any] = {}
+
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            allowed = ", ".join(sorted(self.defaults)) or "none"
+            raise LabError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {allowed}")
+        return {**self.defaults, **options}
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        raise NotImplementedError
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        raise NotImplementedError
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        """Raise unless the component answers in its own protocol."""
+        raise NotImplementedError
+
+    def prerequisites(self) -> list[Prerequisite]:
+        return []
+
+    def external_endpoint(self) -> dict[str, str] | None:
+        """An endpoint of an instance the learner runs elsewhere (e.g. LABS_KAFKA_BOOTSTRAP)."""
+        return None
+
+
+_registry: dict[str, ComponentSpec] = {}
+
+
+def register(spec: ComponentSpec) -> ComponentSpec:
+    _registry[spec.name] = spec
+    return spec
+
+
+def get_spec(name: object) -> ComponentSpec:
+    if not isinstance(name, str) or name not in _registry:
+        raise UnknownComponent(name, sorted(_registry))
+    return _registry[name]
+
+
+def component_names() -> list[str]:
+    return list(_registry)
+
+
+def state_root() -> Path:
+    """Per-user directory for data dirs and the state files `labs status` reads."""
+    root = Path(os.environ.get("LABS_STATE_DIR") or Path(tempfile.gettempdir()) / f"msa-labs-{os.getuid()}")
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def wait_until(probe: Callable[[], None], timeout: float, interval: float = 0.1,
+               giving_up: Callable[[], str | None] = lambda: None) -> None:
+    """Call `probe` until it returns without raising. `giving_up` returns a reason to stop early."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            probe()
+            return
+        except Exception as exc:  # any failure of the probe means "not ready yet"
+            last = exc
+        reason = giving_up()
+        if reason:
+            raise TimeoutError(reason)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"not ready after {timeout:.0f} s (last probe error: {last})")
+        time.sleep(interval)
+
+
+class Component:
+    """Interface both backends implement for one component instance."""
+    name: str
+    spec: ComponentSpec
+    options: dict
+    state: str = "new"  # new, starting, ready, failed, stopped, killed
+    ready_seconds: float | None = None
+    error: BaseException | None = None
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def kill(self) -> None: ...
+    def restart(self) -> None:
+        self.stop(keep_data=True)
+        self.start()
+    def alive(self) -> bool: ...
+    def logs(self, lines: int = 50) -> str: ...
+    def rss_bytes(self) -> int: ...
+    def pids(self) -> list[int]: return []
+
+    @property
+    def endpoint(self) -> dict[str, str]:
+        raise NotImplementedError
+
+
+class LocalComponent(Component):
+    """A component run as plain processes on this machine (the default backend)."""
+
+    def __init__(self, spec: ComponentSpec, options: dict, reaper: Reaper):
+        self.spec, self.name, self.options, self._reaper = spec, spec.name, options, reaper
+        self._lock = threading.RLock()
+        self._procs: list[ManagedProcess] = []
+        self._external = spec.external_endpoint()
+        self._ports: dict[str, int] = {}
+        self.data_dir: Path | None = None
+        self.log_path: Path | None = None
+        self._state_file: Path | None = None
+
+    @property
+    def endpoint(self) -> dict[str, str]:
+        if self._external is not None:
+            return dict(self._external)
+        if not self._ports:
+            raise LabError(f"{self.name} has not been started")
+        return self.spec.endpoint(self._ports, self.options)
+
+    @property
+    def external(self) -> bool:
+        return self._external is not None
+
+    def start(self) -> None:
+        with self._lock:
+            self.state, self.error = "starting", None
+            started = time.monotonic()
+            try:
+                if self._external is None:
+                    self._spawn()
+                wait_until(lambda: self.spec.probe(self.endpoint, self.options),
+                           timeout=float(os.environ.get("LABS_START_TIMEOUT", self.spec.start_timeout)),
+                           interval=0.05, giving_up=self._exited)
+            except BaseException as exc:
+                self.state, self.error = "failed", exc
+                tail = self.logs(25) if self.log_path else ""
+                self.stop(keep_data=True)
+                self.state = "failed"
+                reason = str(exc) if isinstance(exc, (TimeoutError, LabError, OSError)) else repr(exc)
+                raise StartError(self.name, reason, tail, str(self.log_path or "")) from exc
+            self.ready_seconds = time.monotonic() - started
+            self.state = "ready"
+            self._write_state()
+
+    def _spawn(self) -> None:
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=state_root()))
+            self._reaper.remove_dir_later(str(self.data_dir))
+            self.log_path = self.data_dir / f"{self.name}.log"
+            self._ports = {p: free_port() for p in self.spec.port_names}
+        specs = self.spec.processes(self.data_dir, self._ports, self.options)
+        specs.sort(key=lambda s: not s.helper)
+        for ps in specs:
+            existing = next((p for p in self._procs if p.spec.role == ps.role and p.running()), None)
+            if existing is not None:  # e.g. epmd kept running across a broker restart
+                continue
+            proc = ManagedProcess(ps, self.log_path, self._reaper)
+            proc.start()
+            self._procs = [p for p in self._procs if p.spec.role != ps.role] + [proc]
+            if ps.helper and ps.wait_port:
+                wait_until(lambda: _require(is_listening(ps.wait_port), f"{ps.role} port {ps.wait_port}"),
+                           timeout=10, giving_up=lambda: _exited_message(proc))
+
+    def _exited(self) -> str | None:
+        for p in self._procs:
+            code = p.exit_code()
+            if code is not None:
+                return f"its {p.spec.role} process exited with code {code} before it was ready"
+        return None
+
+    def alive(self) -> bool:
+        if self._external is not None:
+            return self.state == "ready"
+        return bool(self._procs) and all(p.running() for p in self._procs)
+
+    def stop(self, keep_data: bool = False) -> None:
+        with self._lock:
+            main = [p for p in self._procs if not p.spec.helper]
+            helpers = [p for p in self._procs if p.spec.helper]
+            threads = [threading.Thread(target=p.stop) for p in main]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if not keep_data:
+                for p in helpers:
+                    p.stop()
+                self._procs = []
+                if self.data_dir is not None:
+                    shutil.rmtree(self.data_dir, ignore_errors=True)
+                    self._reaper.forget_dir(str(self.data_dir))
+                    self.data_dir = None
+                if self._state_file is not None:
+                    self._state_file.unlink(missing_ok=True)
+            else:
+                self._procs = helpers
+            self.state = "stopped"
+
+    def kill(self) -> None:
+        with self._lock:
+            for p in self._procs:
+                if not p.spec.helper:
+                    p.kill()
+            self.state = "killed"
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports and data dir (durable data survives)."""
+        self.stop(keep_data=True)
+        self.start()
+
+    def logs(self, lines: int = 50) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 512 * max(lines, 1) - 4096))
+            text = f.read().decode("utf-8", "replace")
+        text = _ANSI.sub("", text)  # RabbitMQ colours its console log
+        return "\n".join(text.splitlines()[-lines:]) if lines > 0 else ""
+
+    def rss_bytes(self) -> int:
+        return sum(p.rss_bytes() for p in self._procs)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p.running()]
+
+    def _write_state(self) -> None:
+        if self.data_dir is None:
+            return
+        self._state_file = self.data_dir / "state.json"
+        self._state_file.write_text(json.dumps({
+            "name": self.name, "owner": os.getpid(), "endpoint": self.endpoint,
+            "pids": self.pids(), "data_dir": str(self.data_dir), "backend": "local",
+            "ready_seconds": self.ready_seconds,
+        }))
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise ConnectionError(f"{what} not listening yet")
+
+
+def _exited_message(proc: ManagedProcess) -> str | None:
+    code = proc.exit_code()
+    return None if code is None else f"its {proc.spec.role} process exited with code {code}"

@@ -1,0 +1,262 @@
+"""`Lab`: the handle a notebook holds on the components it started."""
+from __future__ import annotations
+
+import atexit
+import html
+import os
+import threading
+import time
+from typing import Iterable
+
+from .component import Component, LocalComponent, component_names, get_spec
+from .errors import LabError, StartError
+from .reaper import Reaper
+
+BACKENDS = ("local", "docker")
+
+
+class LogText(str):
+    """A component's log: a plain str that a notebook shows as text rather than as a quoted repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class _Session:
+    """Every component this Python process runs, so a second `labs.start` reuses them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.components: dict[tuple[str, str], Component] = {}
+        self.threads: dict[tuple[str, str], threading.Thread] = {}
+        self.reaper = Reaper()
+        atexit.register(self.stop_all)
+
+    def create(self, backend: str, name: str, options: dict) -> Component:
+        spec = get_spec(name)
+        if backend == "local":
+            return LocalComponent(spec, options, self.reaper)
+        from .docker import DockerComponent  # only when asked for: it needs a Docker engine
+        return DockerComponent(spec, options, self.reaper)
+
+    def stop_all(self) -> None:
+        with self.lock:
+            comps = list(self.components.values())
+            self.components.clear()
+        threads = [threading.Thread(target=_quiet_stop, args=(c,)) for c in comps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def _quiet_stop(component: Component) -> None:
+    try:
+        component.stop()
+    except Exception:
+        pass
+
+
+_session = _Session()
+
+
+def resolve_backend(backend: str | None) -> str:
+    chosen = backend or os.environ.get("LABS_BACKEND") or "local"
+    if chosen not in BACKENDS:
+        raise LabError(f"unknown backend {chosen!r}; choose from: {', '.join(BACKENDS)}")
+    return chosen
+
+
+class Lab:
+    """The components one `labs.start(...)` call asked for. Use it as a context manager
+    to stop them at the end of a block; otherwise they stop when the kernel stops."""
+
+    def __init__(self, backend: str, components: dict[str, Component]):
+        self.backend = backend
+        self._components = components
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._components)
+
+    def component(self, name: str) -> Component:
+        if name not in self._components:
+            raise LabError(f"{name!r} is not part of this lab; it has: {', '.join(self._components) or 'nothing'}")
+        return self._components[name]
+
+    def wait(self, timeout: float | None = None) -> "Lab":
+        """Block until every component is ready; raise the first start error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for name in self._components:
+            self._wait_for(name, deadline)
+        return self
+
+    def _wait_for(self, name: str, deadline: float | None = None) -> Component:
+        comp = self.component(name)
+        thread = _session.threads.get((self.backend, name))
+        if thread is not None:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                raise TimeoutError(f"{name} is still starting")
+        if comp.state == "failed" and comp.error is not None:
+            err = comp.error
+            raise err if isinstance(err, StartError) else StartError(name, str(err))
+        return comp
+
+    @property
+    def ready(self) -> bool:
+        return all(c.state == "ready" for c in self._components.values())
+
+    def endpoint(self, name: str) -> dict[str, str]:
+        """Addresses of a component, e.g. {"amqp": "amqp://..."}; waits while it is still starting."""
+        return self._wait_for(name).endpoint
+
+    def logs(self, name: str, lines: int = 50) -> LogText:
+        if not isinstance(lines, int) or isinstance(lines, bool) or not 0 <= lines <= 100_000:
+            raise ValueError(f"lines must be a whole number from 0 to 100000, got {lines!r}")
+        return LogText(self.component(name).logs(lines))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a component, as a crash would (its data dir is kept for a restart)."""
+        self._wait_for(name).kill()
+
+    def restart(self, name: str) -> None:
+        """Stop a component and start it again on the same addresses and data."""
+        comp = self._wait_for(name)
+        comp.restart()
+
+    def stop(self) -> None:
+        for name in self._components:
+            thread = _session.threads.get((self.backend, name))
+            if thread is not None:
+                thread.join()
+        comps = list(self._components.values())
+        threads = [threading.Thread(target=_quiet_stop, args=(c,)) for c in comps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with _session.lock:
+            for name, comp in self._components.items():
+                if _session.components.get((self.backend, name)) is comp:
+                    del _session.components[(self.backend, name)]
+
+    def status(self) -> list[dict]:
+        rows = []
+        for name, comp in self._components.items():
+            try:
+                address = ", ".join(comp.endpoint.values()) if comp.state == "ready" else ""
+            except LabError:
+                address = ""
+            rows.append({
+                "name": name, "state": comp.state if comp.state != "ready" or comp.alive() else "dead",
+                "address": address,
+                "ready_s": None if comp.ready_seconds is None else round(comp.ready_seconds, 2),
+                "rss_mib": round(comp.rss_bytes() / 2**20, 1),
+            })
+        return rows
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        parts = [f"{r['name']}={r['state']}" for r in self.status()]
+        return f"<Lab {self.backend}: {' '.join(parts)}>"
+
+    def _repr_html_(self) -> str:
+        rows = self.status()
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0]) if rows else ""
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v if v is not None else ''))}</td>"
+                                        for v in r.values()) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def start(*names: str, wait: bool = True, backend: str | None = None,
+          options: dict[str, dict] | None = None, progress: bool = True) -> Lab:
+    """Start the named components (all when none is named) and return a `Lab`.
+
+    Components this kernel already runs are reused, so running a notebook twice is fast.
+    With `wait=False` it returns at once and `lab.endpoint(name)` waits for that component.
+    """
+    backend = resolve_backend(backend)
+    names = tuple(names) or tuple(component_names())
+    for name in names:
+        get_spec(name)  # raises UnknownComponent naming the valid choices
+    options = options or {}
+    if not isinstance(options, dict):
+        raise LabError("options must be a dict like {'rabbitmq': {'management': True}}")
+    for name in options:
+        if name not in names:
+            raise LabError(f"options given for {name!r}, which is not being started ({', '.join(names)})")
+    comps: dict[str, Component] = {}
+    fresh: list[str] = []
+    with _session.lock:
+        for name in dict.fromkeys(names):
+            spec = get_spec(name)
+            opts = spec.validate_options(options.get(name, {}))
+            key = (backend, name)
+            comp = _session.components.get(key)
+            if comp is not None and comp.options != opts:
+                _quiet_stop(comp)
+                comp = None
+            if comp is None:
+                comp = _session.create(backend, name, opts)
+                _session.components[key] = comp
+            comps[name] = comp
+            running = _session.threads.get(key)
+            if running is not None and running.is_alive():
+                continue
+            if comp.state == "ready" and comp.alive():
+                continue
+            fresh.append(name)
+            thread = threading.Thread(target=_start_quietly, args=(comp,), name=f"labs-start-{name}",
+                                      daemon=True)
+            _session.threads[key] = thread
+            thread.start()
+    lab = Lab(backend, comps)
+    if wait:
+        _wait_with_progress(lab, fresh, progress)
+    return lab
+
+
+def _start_quietly(comp: Component) -> None:
+    try:
+        comp.start()
+    except Exception:
+        pass  # kept in comp.error; Lab.wait / Lab.endpoint raise it
+
+
+def _wait_with_progress(lab: Lab, fresh: Iterable[str], progress: bool) -> None:
+    fresh = list(fresh)
+    bar = None
+    if progress and fresh and os.environ.get("LABS_PROGRESS", "1") != "0":
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(fresh), desc="starting " + ", ".join(fresh), unit="component", leave=False)
+    errors: list[BaseException] = []
+    pending = set(fresh)
+    try:
+        while pending:
+            for name in list(pending):
+                thread = _session.threads.get((lab.backend, name))
+                if thread is None or not thread.is_alive():
+                    pending.discard(name)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix_str(f"{name} {lab.component(name).state}")
+            time.sleep(0.05)
+        for name in lab.names:
+            try:
+                lab._wait_for(name)
+            except BaseException as exc:
+                errors.append(exc)
+    finally:
+        if bar is not None:
+            bar.close()
+    if errors:
+        for name in fresh:  # leave nothing half-started behind this failed call
+            if lab.component(name).state != "failed":
+                _quiet_stop(lab.component(name))
+        raise errors[0]
