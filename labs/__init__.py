@@ -5,7 +5,10 @@
     lab.endpoint("rabbitmq")   # {"amqp": "amqp://guest:guest@127.0.0.1:PORT/%2F"}
 """
 from . import components  # noqa: F401  (registers every component with the runtime)
+from .doctor import doctor
 from .runtime import Lab, LabError, StartError, UnknownComponent, component_names, start
+from .tools import check
 
 __version__ = "0.1.0"
-__all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "component_names", "start"]
+__all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "check", "component_names", "doctor",
+           "start"]

@@ -127,6 +127,7 @@ class Component:
     def logs(self, lines: int = 50) -> str: ...
     def rss_bytes(self) -> int: ...
     def pids(self) -> list[int]: return []
+    def listeners(self) -> list[str]: return []
 
     @property
     def endpoint(self) -> dict[str, str]:
@@ -260,6 +261,10 @@ class LocalComponent(Component):
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs if p.running()]
+
+    def listeners(self) -> list[str]:
+        """The "ip:port" addresses this component's processes listen on (to show they are loopback)."""
+        return sorted({addr for p in self._procs for addr in p.listeners()})
 
     def _write_state(self) -> None:
         if self.data_dir is None:

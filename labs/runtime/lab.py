@@ -84,9 +84,15 @@ class Lab:
             raise LabError(f"{name!r} is not part of this lab; it has: {', '.join(self._components) or 'nothing'}")
         return self._components[name]
 
-    def wait(self, timeout: float | None = None) -> "Lab":
-        """Block until every component is ready; raise the first start error."""
+    def wait(self, timeout: float | None = None, progress: bool = True) -> "Lab":
+        """Block until every component is ready (with a progress bar); raise the first start error."""
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
+        starting = [n for n in self._components
+                    if (t := _session.threads.get((self.backend, n))) is not None and t.is_alive()]
+        if deadline is None:
+            _wait_with_progress(self, starting, progress)
         for name in self._components:
             self._wait_for(name, deadline)
         return self
@@ -140,6 +146,10 @@ class Lab:
             for name, comp in self._components.items():
                 if _session.components.get((self.backend, name)) is comp:
                     del _session.components[(self.backend, name)]
+
+    def listeners(self, name: str) -> list[str]:
+        """Addresses the component listens on, as "ip:port"."""
+        return self._wait_for(name).listeners()
 
     def status(self) -> list[dict]:
         rows = []

@@ -95,3 +95,18 @@ class ManagedProcess:
             except psutil.Error:
                 pass
         return total
+
+    def listeners(self) -> list[str]:
+        if not self.running():
+            return []
+        found = []
+        try:
+            root = psutil.Process(self.popen.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                for conn in proc.net_connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        ip, port = conn.laddr
+                        found.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+        except psutil.Error:
+            pass
+        return found

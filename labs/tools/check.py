@@ -1,0 +1,138 @@
+"""Claim checks (a lesson proves what it says) and exercise checks (the learner's code, run live).
+
+A claim check prints one green line with the measured value, or raises `ClaimNotShown`
+explaining what was measured and what was expected: a notebook that stops proving its
+point fails its run.
+
+An exercise check never stops a Run All: in a learner's notebook an unsolved or wrong answer
+prints "not yet" with the reason. Set LABS_STRICT_EXERCISES=1 (the solution-form test run
+does) to make it raise instead.
+"""
+from __future__ import annotations
+
+import math
+import os
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+GREEN, YELLOW, RED, RESET = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[0m"
+_UNSET = object()
+
+
+class ClaimNotShown(AssertionError):
+    """A lesson's claim did not hold on this run's measurement."""
+
+
+class ExerciseFailed(AssertionError):
+    """Raised only in strict mode, when an exercise's check does not pass."""
+
+
+class NotYet(AssertionError):
+    """Raised by an exercise checker to say what is still wrong, in words for the learner."""
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
+    return f"{text} {unit}".rstrip()
+
+
+def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: float | None = None,
+          at_most: float | None = None, between: tuple[float, float] | None = None,
+          holds: Callable[[Any], bool] | None = None, unit: str = "", hint: str = "") -> Any:
+    """Assert that `measured` supports `statement`, print it in green, and return `measured`.
+
+        check.claim("the broker answered", seconds, at_most=5, unit="s")
+        check.claim("the DataLoader made 2 backend queries", queries, equals=2)
+    """
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError("claim needs a statement: the sentence the measurement proves")
+    expectations: list[tuple[str, bool]] = []
+    if equals is not _UNSET:
+        expectations.append((f"== {_fmt(equals, unit)}", measured == equals))
+    number = isinstance(measured, (int, float)) and not isinstance(measured, bool)
+    for label, bound, test in (("≥", at_least, lambda m, b: m >= b), ("≤", at_most, lambda m, b: m <= b)):
+        if bound is not None:
+            ok = number and not math.isnan(measured) and test(measured, bound)
+            expectations.append((f"{label} {_fmt(bound, unit)}", ok))
+    if between is not None:
+        lo, hi = between
+        ok = number and lo <= measured <= hi
+        expectations.append((f"between {_fmt(lo, unit)} and {_fmt(hi, unit)}", ok))
+    if holds is not None:
+        expectations.append(("the condition", bool(holds(measured))))
+    if not expectations:  # a bare claim: the measured value itself must be truthy
+        expectations.append(("true", bool(measured)))
+    failed = [label for label, ok in expectations if not ok]
+    shown = "" if isinstance(measured, bool) else f" (measured: {_fmt(measured, unit)})"
+    if failed:
+        text = (f"✘ not shown: {statement}\n  measured {_fmt(measured, unit)}, expected {' and '.join(failed)}")
+        if hint:
+            text += f"\n  {hint}"
+        raise ClaimNotShown(text)
+    print(f"{GREEN}✔ {statement}{shown}{RESET}")
+    return measured
+
+
+@dataclass
+class Exercise:
+    id: str
+    title: str
+    answer: str  # the name the learner's cell defines, e.g. "redis_version"
+    needs: tuple[str, ...]  # lab components the check talks to
+    checker: Callable[[Any, Any], str]  # (answer, lab) -> what was measured; raises NotYet
+
+
+_exercises: dict[str, Exercise] = {}
+
+
+def register_exercise(id: str, title: str, answer: str, needs: tuple[str, ...] = ()):
+    """Decorator for a checker `(learner_answer, lab) -> str` that raises NotYet when wrong."""
+    def wrap(fn: Callable[[Any, Any], str]) -> Callable[[Any, Any], str]:
+        _exercises[id] = Exercise(id, title, answer, tuple(needs), fn)
+        return fn
+    return wrap
+
+
+def exercises() -> dict[str, Exercise]:
+    from .. import exercises as _  # noqa: F401  (registers every lesson's checkers)
+    return dict(_exercises)
+
+
+def run_exercise(id: str, answer: Any, lab: Any = None) -> tuple[bool, str]:
+    """Run one exercise's checker; return (passed, message). Never raises for a wrong answer."""
+    known = exercises()
+    if id not in known:
+        raise ValueError(f"unknown exercise {id!r}; known: {', '.join(sorted(known))}")
+    ex = known[id]
+    if lab is not None:
+        missing = [n for n in ex.needs if n not in getattr(lab, "names", [])]
+        if missing:
+            raise ValueError(f"exercise {id} needs {', '.join(missing)} in the lab you pass")
+    try:
+        return True, ex.checker(answer, lab)
+    except NotImplementedError:
+        return False, f"`{ex.answer}` still raises NotImplementedError: replace that line with your code"
+    except NotYet as exc:
+        return False, str(exc)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return False, f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})"
+
+
+def exercise(id: str, answer: Any, lab: Any = None) -> bool:
+    """Check the learner's answer to exercise `id` against live components; print the verdict."""
+    passed, message = run_exercise(id, answer, lab)
+    title = exercises()[id].title
+    if passed:
+        print(f"{GREEN}✔ exercise {id} ({title}): solved. {message}{RESET}")
+    else:
+        print(f"{YELLOW}… exercise {id} ({title}): not yet. {message}{RESET}")
+        if os.environ.get("LABS_STRICT_EXERCISES") == "1":
+            raise ExerciseFailed(f"exercise {id} did not pass: {message}")
+    return passed

@@ -1,0 +1,70 @@
+"""One real request per component, to prove it answers in its own protocol."""
+from __future__ import annotations
+
+import time
+import uuid
+
+
+def _rabbitmq(endpoint: dict) -> None:
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(endpoint["amqp"]))
+    try:
+        ch = conn.channel()
+        queue = ch.queue_declare("", exclusive=True).method.queue
+        body = uuid.uuid4().bytes
+        ch.basic_publish("", queue, body)
+        for _ in range(50):  # basic_get may run before the broker has routed the message
+            _, _, got = ch.basic_get(queue, auto_ack=True)
+            if got is not None:
+                break
+            time.sleep(0.01)
+        if got != body:
+            raise RuntimeError("the message did not come back from the queue")
+    finally:
+        conn.close()
+
+
+def _redis(endpoint: dict) -> None:
+    import redis
+    client = redis.Redis.from_url(endpoint["url"], socket_timeout=2)
+    try:
+        key, value = f"smoke:{uuid.uuid4().hex}", uuid.uuid4().hex
+        client.set(key, value, ex=60)
+        if client.get(key) != value.encode():
+            raise RuntimeError("GET did not return what SET stored")
+    finally:
+        client.close()
+
+
+def _kafka(endpoint: dict) -> None:
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    topic, value = f"smoke-{uuid.uuid4().hex[:8]}", uuid.uuid4().bytes
+    producer = KafkaProducer(bootstrap_servers=endpoint["bootstrap"], acks="all")
+    try:
+        meta = producer.send(topic, value).get(timeout=10)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=endpoint["bootstrap"], enable_auto_commit=False,
+                             consumer_timeout_ms=5000)
+    try:
+        tp = TopicPartition(topic, meta.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, meta.offset)
+        for record in consumer:
+            if record.value == value:
+                return
+        raise RuntimeError("the record did not come back from the log")
+    finally:
+        consumer.close()
+
+
+ROUNDTRIPS = {"rabbitmq": _rabbitmq, "redis": _redis, "kafka": _kafka}
+
+
+def roundtrip(lab, name: str) -> float:
+    """Seconds one write-then-read round trip takes on component `name` of `lab`."""
+    if name not in ROUNDTRIPS:
+        raise ValueError(f"no round trip for {name!r}; known: {', '.join(ROUNDTRIPS)}")
+    started = time.perf_counter()
+    ROUNDTRIPS[name](lab.endpoint(name))
+    return time.perf_counter() - started
