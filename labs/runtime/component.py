@@ -175,7 +175,8 @@ class LocalComponent(Component):
                 self.stop(keep_data=True)
                 self.state = "failed"
                 reason = str(exc) if isinstance(exc, (TimeoutError, LabError, OSError)) else repr(exc)
-                raise StartError(self.name, reason, tail, str(self.log_path or "")) from exc
+                self.error = StartError(self.name, reason, tail, str(self.log_path or ""))
+                raise self.error from exc
             self.ready_seconds = time.monotonic() - started
             self.state = "ready"
             self._write_state()

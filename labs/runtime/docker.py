@@ -3,6 +3,7 @@ project of its own so that two kernels (or two components) never share or stop e
 containers."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,6 +150,23 @@ class DockerComponent(Component):
         text = _ANSI.sub("", result.stdout)  # RabbitMQ may colour its console log
         return "\n".join(text.splitlines()[-lines:])
 
+    def listeners(self) -> list[str]:
+        """The "ip:port" addresses Docker publishes this service on, as Docker reports them."""
+        if self.project is None:
+            return []
+        try:
+            result = self._compose("ps", "--format", "json", self.service, timeout=QUICK_TIMEOUT)
+            containers = _json_objects(result.stdout) if result.returncode == 0 else []
+        except (LabError, ValueError):
+            return []
+        found = set()
+        for container in containers:
+            for pub in container.get("Publishers") or []:
+                ip, port = pub.get("URL", ""), pub.get("PublishedPort", 0)
+                if port:  # 0: exposed by the image but not published
+                    found.add(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+        return sorted(found)
+
     def rss_bytes(self) -> int:
         # `docker stats --no-stream` samples for about 2 s: too slow for a status table.
         return 0
@@ -226,6 +244,14 @@ class DockerComponent(Component):
             raise ComposeFailed(f"`docker compose {' '.join(compose_args)}` exited with code {result.returncode}",
                                 (result.stderr or "") + (result.stdout or ""))
         return result
+
+
+def _json_objects(text: str) -> list[dict]:
+    """`docker compose ps --format json` prints one array (before Compose 2.21) or one object a line."""
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _last_line(text: str) -> str:

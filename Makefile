@@ -1,0 +1,39 @@
+# Two commands are all a newcomer needs: `make lab` and `make test`. Both set up first.
+SHELL := /bin/bash
+BIN := .venv/bin
+ALLOW_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: setup lab test test-unit test-notebooks test-nonroot bench clean
+
+setup:
+	@./scripts/setup.sh
+
+lab: setup
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00-welcome.ipynb
+
+test: setup
+	@SETUP_STRICT=1 ./scripts/setup.sh >/dev/null
+	$(MAKE) --no-print-directory test-unit test-notebooks test-nonroot
+
+test-unit:
+	$(PYTEST) tests -q
+
+# Every notebook twice: as the learner gets it (exercise checks say "not yet" and the run goes on)
+# and in solution form (every check, exercises included, must pass).
+test-notebooks:
+	$(PYTEST) --nbval-lax notebooks -q
+	rm -rf build/solutions
+	$(BIN)/python -m labs.tools.notebooks notebooks solutions build/solutions >/dev/null
+	LABS_STRICT_EXERCISES=1 $(PYTEST) --nbval-lax build/solutions -q
+
+# Binder runs as an unprivileged user: as root, run lesson 00 again as one.
+test-nonroot:
+	@./scripts/test-nonroot.sh
+
+bench: setup
+	$(BIN)/python benchmarks/startup.py
+
+clean:
+	-$(BIN)/python -m labs clean
+	rm -rf build .pytest_cache
