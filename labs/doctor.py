@@ -53,13 +53,21 @@ class Report:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
+        left = 'style="text-align:left"'
+        marks = {"ok": "#2a7d2a", "MISSING": "#c0392b", "optional": "#888"}
+
+        def mark(f: Finding) -> str:
+            word = "ok" if f.ok else ("MISSING" if f.required else "optional")
+            return f'<b style="color:{marks[word]}">{word}</b>'
+
         rows = "".join(
-            f"<tr><td>{'✅' if f.ok else ('❌' if f.required else '➖')}</td><td>{html.escape(f.what)}</td>"
-            f"<td>{html.escape(f.detail)}</td><td><code>{html.escape(f.fix if not f.ok else '')}</code></td></tr>"
+            f"<tr><td {left}>{mark(f)}</td><td {left}>{html.escape(f.what)}</td>"
+            f"<td {left}>{html.escape(f.detail)}</td>"
+            f"<td {left}>{'<code>' + html.escape(f.fix) + '</code>' if not f.ok and f.fix else ''}</td></tr>"
             for f in self.findings)
         verdict = "everything required is here" if self.ok else f"{len(self.missing)} required item(s) missing"
         return (f"<p><b>backend:</b> {html.escape(self.backend)} ({html.escape(self.why)})</p>"
-                f"<table><tr><th></th><th>what</th><th>found</th><th>fix</th></tr>{rows}</table>"
+                f"<table><tr><th></th><th {left}>what</th><th {left}>found</th><th {left}>fix</th></tr>{rows}</table>"
                 f"<p>{verdict}</p>")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -39,7 +40,7 @@ class ManagedProcess:
         env.update(self.spec.env)
         env = {k: v for k, v in env.items() if v is not None}  # None in a spec means "unset"
         with open(self.log_path, "ab") as log:
-            log.write(f"--- {time.strftime('%H:%M:%S')} starting {' '.join(self.spec.argv)}\n".encode())
+            log.write(f"--- {time.strftime('%H:%M:%S')} starting {shlex.join(self.spec.argv)}\n".encode())
             log.flush()
             # A new session: the component's whole process tree can be stopped with one
             # killpg, and a Ctrl-C in the terminal or an interrupted kernel does not reach it.
@@ -55,11 +56,17 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
 
+    def note(self, event: str) -> None:
+        """Write a marker line into the log, so a reader sees what the lab did and when."""
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- {time.strftime('%H:%M:%S')} {event}\n".encode())
+
     def stop(self) -> None:
         if self.popen is None:
             return
         if self.popen.poll() is None:
             stop_group(self.popen.pid, grace=self.spec.stop_timeout)
+            self.note(f"stopped {self.spec.role} (SIGTERM), exit code {self.popen.poll()}")
         self._reap()
 
     def kill(self) -> None:
@@ -68,6 +75,7 @@ class ManagedProcess:
             return
         try:
             os.killpg(self.popen.pid, signal.SIGKILL)
+            self.note(f"killed {self.spec.role} with SIGKILL (lab.kill)")
         except (ProcessLookupError, PermissionError):
             pass
         self._reap()

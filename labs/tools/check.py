@@ -44,8 +44,8 @@ def _fmt(value: Any, unit: str) -> str:
 
 def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: float | None = None,
           at_most: float | None = None, between: tuple[float, float] | None = None,
-          holds: Callable[[Any], bool] | None = None, unit: str = "", hint: str = "") -> Any:
-    """Assert that `measured` supports `statement`, print it in green, and return `measured`.
+          holds: Callable[[Any], bool] | None = None, unit: str = "", hint: str = "") -> None:
+    """Assert that `measured` supports `statement` and print it in one green line.
 
         check.claim("the broker answered", seconds, at_most=5, unit="s")
         check.claim("the DataLoader made 2 backend queries", queries, equals=2)
@@ -76,7 +76,6 @@ def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: floa
             text += f"\n  {hint}"
         raise ClaimNotShown(text)
     print(f"{GREEN}✔ {statement}{shown}{RESET}")
-    return measured
 
 
 @dataclass
@@ -125,8 +124,10 @@ def run_exercise(id: str, answer: Any, lab: Any = None) -> tuple[bool, str]:
         return False, f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})"
 
 
-def exercise(id: str, answer: Any, lab: Any = None) -> bool:
-    """Check the learner's answer to exercise `id` against live components; print the verdict."""
+def exercise(id: str, answer: Any, lab: Any = None) -> None:
+    """Check the learner's answer to exercise `id` against live components; print the verdict.
+
+    Returns nothing, so the cell shows only the verdict; use `run_exercise` for (passed, message)."""
     passed, message = run_exercise(id, answer, lab)
     title = exercises()[id].title
     if passed:
@@ -135,4 +136,3 @@ def exercise(id: str, answer: Any, lab: Any = None) -> bool:
         print(f"{YELLOW}… exercise {id} ({title}): not yet. {message}{RESET}")
         if os.environ.get("LABS_STRICT_EXERCISES") == "1":
             raise ExerciseFailed(f"exercise {id} did not pass: {message}")
-    return passed
