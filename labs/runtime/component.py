@@ -34,7 +34,7 @@ class ComponentSpec:
     """Subclass per component (in labs.components) and register an instance with `register`."""
     name: str = ""
     summary: str = ""
-    port_names: tuple[str, ...] = ()
+    port_names: tuple[str, ...] = ()  # one free loopback port is allocated for each
     start_timeout: float = 30.0
     slow: bool = False  # worth starting in the background while the learner reads
     defaults: dict[str, Any] = {}

@@ -114,6 +114,7 @@ class ManagedProcess:
                 for conn in proc.net_connections(kind="tcp"):
                     if conn.status == psutil.CONN_LISTEN:
                         ip, port = conn.laddr
+                        ip = ip.removeprefix("::ffff:")  # an IPv4-mapped address is that IPv4 address
                         found.append(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
         except psutil.Error:
             pass

@@ -1,0 +1,50 @@
+"""A lab service written in Python: one process with an HTTP port, a gRPC port, or both.
+
+The process is started as `python -m <module> --host 127.0.0.1 [--http-port P] [--grpc-port Q]`
+and is ready when GET /health answers 2xx and, with gRPC, the standard health check says SERVING.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .component import ComponentSpec
+from .ports import HOST
+from .probes import grpc_health, http_health
+from .process import ProcessSpec
+
+
+class PythonService(ComponentSpec):
+    module: str = ""
+    http: bool = True
+    grpc: bool = False
+    start_timeout = 30.0
+
+    @property
+    def port_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(name for name, on in (("http", self.http), ("grpc", self.grpc)) if on)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module]
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        argv = [*self.command(), "--host", HOST]
+        if self.http:
+            argv += ["--http-port", str(ports["http"])]
+        if self.grpc:
+            argv += ["--grpc-port", str(ports["grpc"])]
+        return [ProcessSpec(argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(data_dir), stop_timeout=5)]
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        ep = {}
+        if self.http:
+            ep["http"] = f"http://{HOST}:{ports['http']}"
+        if self.grpc:
+            ep["grpc"] = f"{HOST}:{ports['grpc']}"
+        return ep
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        if self.http:
+            http_health(endpoint["http"])
+        if self.grpc:
+            grpc_health(endpoint["grpc"])
