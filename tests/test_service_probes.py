@@ -29,3 +29,26 @@ def test_a_service_is_ready_when_http_and_grpc_health_answer():
             assert "health service ready" in lab.logs("health-fixture")
     finally:
         del _registry["health-fixture"]
+
+
+class Downstream(HealthService):
+    name = "downstream-fixture"
+
+
+class Upstream(HealthService):
+    name = "upstream-fixture"
+    requires = ("downstream-fixture",)
+
+
+def test_requirements_start_first_and_reach_the_process_as_endpoints():
+    import json
+    _registry.update({"downstream-fixture": Downstream(), "upstream-fixture": Upstream()})
+    try:
+        with labs.start("upstream-fixture") as lab:
+            assert lab.names == ["downstream-fixture", "upstream-fixture"]
+            comp = lab.component("upstream-fixture")
+            given = json.loads(comp.extra_env["LABS_DEPENDENCIES"])
+            assert given == {"downstream-fixture": lab.endpoint("downstream-fixture")}
+            assert comp.extra_env["LABS_TRACE_DIR"]
+    finally:
+        del _registry["downstream-fixture"], _registry["upstream-fixture"]

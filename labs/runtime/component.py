@@ -37,6 +37,7 @@ class ComponentSpec:
     port_names: tuple[str, ...] = ()  # one free loopback port is allocated for each
     start_timeout: float = 30.0
     slow: bool = False  # worth starting in the background while the learner reads
+    requires: tuple[str, ...] = ()  # started first; their endpoints reach the process as LABS_DEPENDENCIES
     defaults: dict[str, Any] = {}
 
     def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +117,7 @@ class Component:
     state: str = "new"  # new, starting, ready, failed, stopped, killed
     ready_seconds: float | None = None
     error: BaseException | None = None
+    extra_env: dict[str, str] = {}  # set by the session: LABS_DEPENDENCIES, LABS_TRACE_DIR
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -188,6 +190,8 @@ class LocalComponent(Component):
             self.log_path = self.data_dir / f"{self.name}.log"
             self._ports = {p: free_port() for p in self.spec.port_names}
         specs = self.spec.processes(self.data_dir, self._ports, self.options)
+        for ps in specs:
+            ps.env = {**self.extra_env, **ps.env}
         specs.sort(key=lambda s: not s.helper)
         for ps in specs:
             existing = next((p for p in self._procs if p.spec.role == ps.role and p.running()), None)

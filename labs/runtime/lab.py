@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import atexit
 import html
+import json
 import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Iterable
 
-from .component import Component, LocalComponent, component_names, get_spec
+from .component import Component, LocalComponent, component_names, get_spec, state_root
 from .errors import LabError, StartError
 from .reaper import Reaper
 
@@ -30,7 +33,16 @@ class _Session:
         self.components: dict[tuple[str, str], Component] = {}
         self.threads: dict[tuple[str, str], threading.Thread] = {}
         self.reaper = Reaper()
+        self._trace_dir: Path | None = None
         atexit.register(self.stop_all)
+
+    def trace_dir(self) -> Path:
+        """Where this session's components append the calls they trace (see labs.components.tracing)."""
+        with self.lock:
+            if self._trace_dir is None:
+                self._trace_dir = Path(tempfile.mkdtemp(prefix="trace-", dir=state_root()))
+                self.reaper.remove_dir_later(str(self._trace_dir))
+            return self._trace_dir
 
     def create(self, backend: str, name: str, options: dict) -> Component:
         spec = get_spec(name)
@@ -58,6 +70,10 @@ def _quiet_stop(component: Component) -> None:
 
 
 _session = _Session()
+
+
+def trace_dir() -> Path:
+    return _session.trace_dir()
 
 
 def resolve_backend(backend: str | None) -> str:
@@ -192,9 +208,7 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     With `wait=False` it returns at once and `lab.endpoint(name)` waits for that component.
     """
     backend = resolve_backend(backend)
-    names = tuple(names) or tuple(component_names())
-    for name in names:
-        get_spec(name)  # raises UnknownComponent naming the valid choices
+    names = _with_requirements(tuple(names) or tuple(component_names()))
     options = options or {}
     if not isinstance(options, dict):
         raise LabError("options must be a dict like {'rabbitmq': {'management': True}}")
@@ -222,7 +236,8 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
             if comp.state == "ready" and comp.alive():
                 continue
             fresh.append(name)
-            thread = threading.Thread(target=_start_quietly, args=(comp,), name=f"labs-start-{name}",
+            deps = [(key[0], dep) for dep in spec.requires]
+            thread = threading.Thread(target=_start_quietly, args=(comp, deps), name=f"labs-start-{name}",
                                       daemon=True)
             _session.threads[key] = thread
             thread.start()
@@ -232,8 +247,38 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     return lab
 
 
-def _start_quietly(comp: Component) -> None:
+def _with_requirements(names: tuple) -> tuple[str, ...]:
+    """The names plus everything they require, each requirement before the component needing it."""
+    ordered: dict[str, None] = {}
+
+    def visit(name: object, path: tuple[str, ...]) -> None:
+        spec = get_spec(name)  # raises UnknownComponent naming the valid choices
+        if spec.name in path:
+            raise LabError(f"components require each other in a cycle: {' -> '.join(path + (spec.name,))}")
+        for dep in spec.requires:
+            visit(dep, path + (spec.name,))
+        ordered.setdefault(spec.name)
+
+    for name in names:
+        visit(name, ())
+    return tuple(ordered)
+
+
+def _start_quietly(comp: Component, deps: list[tuple[str, str]] = ()) -> None:
+    """Start `comp` once the components it requires are ready, telling it their endpoints."""
     try:
+        endpoints = {}
+        for key in deps:
+            thread = _session.threads.get(key)
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()
+            dep = _session.components.get(key)
+            if dep is None or dep.state != "ready":
+                comp.state = "failed"
+                comp.error = StartError(comp.name, f"it requires {key[1]}, which is not running")
+                return
+            endpoints[key[1]] = dep.endpoint
+        comp.extra_env = {"LABS_DEPENDENCIES": json.dumps(endpoints), "LABS_TRACE_DIR": str(_session.trace_dir())}
         comp.start()
     except Exception:
         pass  # kept in comp.error; Lab.wait / Lab.endpoint raise it
