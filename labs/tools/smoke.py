@@ -58,13 +58,25 @@ def _kafka(endpoint: dict) -> None:
         consumer.close()
 
 
+def _service(endpoint: dict) -> None:
+    """A lab service: its HTTP /health and its gRPC health check, whichever it has."""
+    from ..runtime.probes import grpc_health, http_health
+    if "http" in endpoint:
+        http_health(endpoint["http"])
+    if "grpc" in endpoint:
+        grpc_health(endpoint["grpc"])
+
+
 ROUNDTRIPS = {"rabbitmq": _rabbitmq, "redis": _redis, "kafka": _kafka}
 
 
 def roundtrip(lab, name: str) -> float:
-    """Seconds one write-then-read round trip takes on component `name` of `lab`."""
-    if name not in ROUNDTRIPS:
-        raise ValueError(f"no round trip for {name!r}; known: {', '.join(ROUNDTRIPS)}")
+    """Seconds one real request-and-answer takes on component `name` of `lab`: a write then a
+    read for the brokers, the health checks (HTTP and gRPC) for the lab's services."""
+    endpoint = lab.endpoint(name)
+    check = ROUNDTRIPS.get(name) or (_service if {"http", "grpc"} & set(endpoint) else None)
+    if check is None:
+        raise ValueError(f"no round trip for {name!r}; known: {', '.join(ROUNDTRIPS)} and HTTP/gRPC services")
     started = time.perf_counter()
-    ROUNDTRIPS[name](lab.endpoint(name))
+    check(endpoint)
     return time.perf_counter() - started
