@@ -17,6 +17,7 @@ consumer hands back bytes unless you pass `value_deserializer=TEXT` (str) or `JS
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -148,7 +149,8 @@ def is_local_broker(target: Lab | dict | str) -> bool:
     if isinstance(target, Lab):
         return target.backend == "local" and not getattr(target.component("kafka"), "external", False)
     external = os.environ.get("LABS_KAFKA_BOOTSTRAP", "").strip()
-    if external and bootstrap(target) == bootstrap(external):
+    address = bootstrap(target)
+    if external and address in (external, ",".join(s.strip() for s in external.split(","))):
         return False
     return os.environ.get("LABS_BACKEND", "local") != "docker"
 
@@ -177,7 +179,9 @@ def consumer(lab: Lab | dict | str, *topics: str, group_id: str | None = None, *
         raise ValueError(f"group_id must be a non-empty string or None, got {group_id!r}")
     config: dict[str, Any] = {"bootstrap_servers": bootstrap(lab), **consumer_settings(lab), "group_id": group_id}
     config.update(overrides)
-    return KafkaConsumer(*topics, **config)
+    client = KafkaConsumer(*topics, **config)
+    _keep_finished_joins(client)
+    return client
 
 
 def admin(lab: Lab | dict | str, **overrides: Any) -> KafkaAdminClient:
@@ -235,6 +239,43 @@ def wait_for_assignment(consumer: KafkaConsumer, timeout: float = 10.0) -> set[T
             if records:
                 consumer.seek(tp, records[0].offset)
     return set(consumer.assignment())
+
+
+def _keep_finished_joins(client: KafkaConsumer) -> None:
+    """Work around kafka-python 3.0.x dropping a group join that finished between two poll() calls.
+
+    Its coordinator sends a fresh JoinGroup whenever the previous join task is already done, even
+    when that task succeeded. A join takes ~1 s on the local broker, so a loop like
+    `poll(timeout_ms=100); time.sleep(0.2)`, or two consumers polled in turn, can re-join forever
+    and never get partitions. This consumes the finished join instead, as poll() would have.
+    """
+    coordinator = getattr(client, "_coordinator", None)
+    original = getattr(coordinator, "join_group_async", None)
+    try:
+        from kafka.coordinator.base import MemberState
+    except ImportError:
+        return
+    if original is None or not inspect.iscoroutinefunction(original) or not all(
+            hasattr(coordinator, a) for a in ("_join_task", "_generation", "_on_join_complete_async",
+                                              "_enable_heartbeat", "_lock", "rejoining", "rejoin_needed")):
+        return  # another kafka-python: leave it alone
+
+    async def join_group_async(timeout_ms: float | None = None) -> bool:
+        task = coordinator._join_task
+        if task is not None and getattr(task, "is_done", False) and task.succeeded() and coordinator.need_rejoin():
+            coordinator._join_task = None
+            with coordinator._lock:
+                coordinator.rejoining = False
+                coordinator.rejoin_needed = False
+                coordinator.state = MemberState.STABLE
+                coordinator._enable_heartbeat()
+            generation = coordinator._generation
+            await coordinator._on_join_complete_async(generation.generation_id, generation.member_id,
+                                                      generation.protocol, task.value)
+            return True
+        return await original(timeout_ms=timeout_ms)
+
+    coordinator.join_group_async = join_group_async
 
 
 def _check_topic_name(name: object) -> None:
