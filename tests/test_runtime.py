@@ -129,3 +129,15 @@ def test_external_kafka_is_used_as_given(monkeypatch):
     comp.start()
     assert comp.endpoint == {"bootstrap": bootstrap} and comp.pids() == []
     assert ext.endpoint("kafka")["bootstrap"]
+
+
+def test_free_ports_avoid_the_ephemeral_range_and_are_reserved_per_process():
+    from labs.runtime import free_port
+    from labs.runtime.paths import state_root
+    from labs.runtime.ports import _ephemeral_range
+    low, high = _ephemeral_range()
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == 20
+    assert not any(low <= p <= high for p in ports)
+    for p in ports:
+        assert (state_root() / "ports" / str(p)).read_text() == str(os.getpid())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import LabError, StartError, UnknownComponent
+from .paths import state_root
 from .ports import HOST, free_port, is_listening
 from .process import ManagedProcess, ProcessSpec
 from .reaper import Reaper
@@ -81,13 +82,6 @@ def get_spec(name: object) -> ComponentSpec:
 
 def component_names() -> list[str]:
     return list(_registry)
-
-
-def state_root() -> Path:
-    """Per-user directory for data dirs and the state files `labs status` reads."""
-    root = Path(os.environ.get("LABS_STATE_DIR") or Path(tempfile.gettempdir()) / f"msa-labs-{os.getuid()}")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return root
 
 
 def wait_until(probe: Callable[[], None], timeout: float, interval: float = 0.1,
