@@ -67,6 +67,12 @@ class FakeReaper:
         self.cancelled.append(key)
         self.commands.pop(key, None)
 
+    def remove_dir_later(self, path: str) -> None:  # the session's trace dir
+        pass
+
+    def forget_dir(self, path: str) -> None:
+        pass
+
 
 class FakeDocker:
     def __init__(self, record: Path):

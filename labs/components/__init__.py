@@ -1,2 +1,3 @@
-"""Components: the brokers and (later) the ticketing services, registered with the runtime."""
+"""Components: the brokers and the ticketing services, registered with the runtime."""
 from . import brokers  # noqa: F401  (registers rabbitmq, redis, kafka)
+from .ticketing import components as _ticketing  # noqa: F401  (registers users, concerts, payments, notifications, orders)
