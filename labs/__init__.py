@@ -7,8 +7,8 @@
 from . import components  # noqa: F401  (registers every component with the runtime)
 from .doctor import doctor
 from .runtime import Lab, LabError, StartError, UnknownComponent, component_names, start
-from .tools import check
+from .tools import check, trace
 
 __version__ = "0.1.0"
 __all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "check", "component_names", "doctor",
-           "start"]
+           "start", "trace"]
