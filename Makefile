@@ -33,6 +33,8 @@ test-nonroot:
 
 bench: setup
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/transports.py
+	$(BIN)/python benchmarks/trace_overhead.py
 
 clean:
 	-$(BIN)/python -m labs clean

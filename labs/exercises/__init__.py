@@ -1,2 +1,2 @@
 """Exercise checkers, one module per lesson; importing this package registers them all."""
-from . import lesson00  # noqa: F401
+from . import lesson00, lesson01  # noqa: F401
