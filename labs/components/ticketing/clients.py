@@ -25,21 +25,44 @@ SERVICES = ("users", "concerts", "payments", "notifications", "orders")
 
 
 class _Ticketing:
-    """What both network forms share: resetting every service through its REST admin route."""
+    """One client form of the services; subclasses name the transport's classes."""
+    endpoint_key: str  # "http" or "grpc"
+    Link: type
+    Orders: type
+    Users: type
+    Concerts: type
 
     def __init__(self, lab: Any):
         self.lab = lab
         self._admin: dict[str, RestLink] = {}  # opened on the first reset only
+        self._links = {name: self.Link(CALLER, name, lab.endpoint(name)[self.endpoint_key])
+                       for name in ("orders", "users", "concerts")}
+        self.orders = self.Orders(self._links["orders"])
+        self.users = self.Users(self._links["users"])
+        self.concerts = self.Concerts(self._links["concerts"])
+
+    def place_order(self, user_id: str, concert_id: str) -> Order:
+        return self.orders.place_order(user_id, concert_id)
+
+    def get_order(self, order_id: str) -> Order:
+        return self.orders.get_order(order_id)
+
+    def get_user(self, user_id: str) -> User:
+        return self.users.get_user(user_id)
+
+    def get_concert(self, concert_id: str) -> Concert:
+        return self.concerts.get_concert(concert_id)
 
     def reset(self) -> None:
-        """Every service back to its seed data (balances, seats, empty ledgers)."""
+        """Every service back to its seed data (balances, seats, empty ledgers), through REST
+        whatever the transport: the proto has no reset call."""
         for name in SERVICES:
             if name not in self._admin:
                 self._admin[name] = RestLink(CALLER, name, self.lab.endpoint(name)["http"])
             self._admin[name].reset()
 
     def close(self) -> None:
-        for link in self._admin.values():
+        for link in [*self._links.values(), *self._admin.values()]:
             link.close()
 
     def __enter__(self):
@@ -48,66 +71,15 @@ class _Ticketing:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} via {self.lab.endpoint('orders')[self.endpoint_key]}>"
+
 
 class RestTicketing(_Ticketing):
     """The services over HTTP/JSON: the lesson calls orders' REST API, which calls the others'."""
-
-    def __init__(self, lab: Any):
-        super().__init__(lab)
-        self._links = {name: RestLink(CALLER, name, lab.endpoint(name)["http"])
-                       for name in ("orders", "users", "concerts")}
-        self.orders = RestOrders(self._links["orders"])
-        self.users = RestUsers(self._links["users"])
-        self.concerts = RestConcerts(self._links["concerts"])
-
-    def place_order(self, user_id: str, concert_id: str) -> Order:
-        return self.orders.place_order(user_id, concert_id)
-
-    def get_order(self, order_id: str) -> Order:
-        return self.orders.get_order(order_id)
-
-    def get_user(self, user_id: str) -> User:
-        return self.users.get_user(user_id)
-
-    def get_concert(self, concert_id: str) -> Concert:
-        return self.concerts.get_concert(concert_id)
-
-    def close(self) -> None:
-        for link in self._links.values():
-            link.close()
-        super().close()
-
-    def __repr__(self) -> str:
-        return f"<RestTicketing via {self._links['orders'].client.base_url}>"
+    endpoint_key, Link, Orders, Users, Concerts = "http", RestLink, RestOrders, RestUsers, RestConcerts
 
 
 class GrpcTicketing(_Ticketing):
     """The services over gRPC/protobuf: the lesson calls orders' gRPC API, which calls the others'."""
-
-    def __init__(self, lab: Any):
-        super().__init__(lab)
-        self._links = {name: GrpcLink(CALLER, name, lab.endpoint(name)["grpc"])
-                       for name in ("orders", "users", "concerts")}
-        self.orders = GrpcOrders(self._links["orders"])
-        self.users = GrpcUsers(self._links["users"])
-        self.concerts = GrpcConcerts(self._links["concerts"])
-
-    def place_order(self, user_id: str, concert_id: str) -> Order:
-        return self.orders.place_order(user_id, concert_id)
-
-    def get_order(self, order_id: str) -> Order:
-        return self.orders.get_order(order_id)
-
-    def get_user(self, user_id: str) -> User:
-        return self.users.get_user(user_id)
-
-    def get_concert(self, concert_id: str) -> Concert:
-        return self.concerts.get_concert(concert_id)
-
-    def close(self) -> None:
-        for link in self._links.values():
-            link.close()
-        super().close()
-
-    def __repr__(self) -> str:
-        return f"<GrpcTicketing via {self._links['orders'].target}>"
+    endpoint_key, Link, Orders, Users, Concerts = "grpc", GrpcLink, GrpcOrders, GrpcUsers, GrpcConcerts
