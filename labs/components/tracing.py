@@ -673,17 +673,24 @@ def _grpc_interceptor_classes() -> tuple[type, type]:
                     span.finish("UNKNOWN", str(exc))
             return done
 
-        def _unary_response(self, continuation, details, request, streaming_request: bool):
+        def _start(self, details, request, streaming_request: bool):
+            """(span, details, request) for a call made inside a trace; None outside one, or when
+            tracing itself failed (the call then goes out untraced)."""
             ctx = _current.get()
             if ctx is None:
-                return continuation(details, request)
+                return None
             try:
                 span, new_details = self._begin(ctx, details, 0 if streaming_request else _message_size(request))
-                if streaming_request:
-                    request = counted(request, span)
+                return span, new_details, counted(request, span) if streaming_request else request
             except Exception as exc:
                 _count_error(exc)
+                return None
+
+        def _unary_response(self, continuation, details, request, streaming_request: bool):
+            started = self._start(details, request, streaming_request)
+            if started is None:
                 return continuation(details, request)
+            span, new_details, request = started
             outcome = continuation(new_details, request)
             try:
                 outcome.add_done_callback(self._finish_unary(span))
@@ -692,16 +699,10 @@ def _grpc_interceptor_classes() -> tuple[type, type]:
             return outcome
 
         def _stream_response(self, continuation, details, request, streaming_request: bool):
-            ctx = _current.get()
-            if ctx is None:
+            started = self._start(details, request, streaming_request)
+            if started is None:
                 return continuation(details, request)
-            try:
-                span, new_details = self._begin(ctx, details, 0 if streaming_request else _message_size(request))
-                if streaming_request:
-                    request = counted(request, span)
-            except Exception as exc:
-                _count_error(exc)
-                return continuation(details, request)
+            span, new_details, request = started
             return TracedStream(continuation(new_details, request), span)
 
         def intercept_unary_unary(self, continuation, client_call_details, request):
