@@ -22,7 +22,7 @@ import labs
 
 SERVICES = ["users", "concerts", "payments", "notifications", "orders"]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 30  # per operation and mode: 20 operations x 2 modes x <= 30 calls, ~15 s here
+EXAMPLES = 30  # per operation and mode: 40 operations x 2 modes x <= 30 calls, ~30 s here
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,  # no .hypothesis/ dir
                          suppress_health_check=list(HealthCheck))
 
@@ -38,11 +38,20 @@ def session():
         yield s
 
 
-def _fuzz(operation, mode: GenerationMode, session: requests.Session) -> None:
+def _fuzz(operation, mode: GenerationMode, session: requests.Session, base: str) -> None:
+    # The fault-rule routes are fuzzed like the rest (they must be valid OpenAPI and answer as
+    # documented), but a rule a case manages to add is removed at once: an injected 5xx on a later
+    # call would be the fault working, not a bug. (Rules can never match /admin/* or /health.)
+    adds_faults = operation.path.startswith("/admin/faults")
+
     @FUZZ_SETTINGS
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
-        case.call_and_validate(session=session, checks=CHECKS)
+        try:
+            case.call_and_validate(session=session, checks=CHECKS)
+        finally:
+            if adds_faults:
+                session.delete(f"{base}/admin/faults").raise_for_status()
 
     run()
 
@@ -57,7 +66,7 @@ def test_no_5xx_and_answers_match_the_schema(lab, session, service):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             tried += 1
             try:
-                _fuzz(operation, mode, session)
+                _fuzz(operation, mode, session, base)
             except Unsatisfiable:  # no parameters, no body (GET /health): nothing to make invalid
                 continue
             except Exception as exc:  # collect every operation's failure, not just the first

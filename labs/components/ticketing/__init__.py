@@ -6,5 +6,6 @@
     serve.py       runs one service as a process
     remote.py      the domain's collaborators implemented by REST / gRPC calls
     clients.py     what lessons use: RestTicketing(lab), GrpcTicketing(lab), Monolith()
+    faults.py      FaultRules(lab, name): L7 faults (HTTP status, gRPC code, latency) per route/method
     components.py  registers the five services with the lab runtime
 """

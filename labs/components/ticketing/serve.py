@@ -19,13 +19,15 @@ from grpc_reflection.v1alpha import reflection
 from .. import tracing
 from .services import BUILDERS
 from .services.common import Dependencies, Service
+from .services.faults import FaultInterceptor
 
 GRPC_WORKERS = 16  # concurrent RPCs; a call blocks its worker while it waits on a downstream
 
 
 def start_grpc(service: Service, host: str, port: int) -> grpc.Server:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix=service.name),
-                         interceptors=tracing.grpc_server_interceptors(service.name))
+                         interceptors=[*tracing.grpc_server_interceptors(service.name),
+                                       FaultInterceptor(service.app.state.faults)])
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]

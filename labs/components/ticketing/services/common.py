@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ... import tracing
 from ..domain import ID_PATTERN, MAX_AMOUNT, Conflict, DomainError, Invalid, NotFound, Unavailable
 from ..remote import REASON_KEY, SERVICE_KEY, GrpcLink, RestLink
+from .faults import FaultMiddleware, FaultStore, add_admin_routes
 
 # ---- request validation (pydantic answers 422 before any handler runs) ------------------------
 
@@ -63,9 +64,13 @@ HTTP_STATUS = {Invalid: 422, NotFound: 404, Conflict: 409, Unavailable: 503}
 
 
 def new_app(service: str, summary: str, reset: Callable[[], None]) -> FastAPI:
-    """A service's FastAPI app with /health, /admin/reset, traced requests and mapped errors."""
+    """A service's FastAPI app with /health, /admin/reset, fault rules (/admin/faults, applied to
+    REST calls here, to gRPC calls by serve.py with a FaultInterceptor), traced requests and
+    mapped errors."""
     app = FastAPI(title=f"{service} service", summary=summary, version="1.0")
-    tracing.instrument_fastapi(app, service)
+    faults = app.state.faults = FaultStore(service, app)
+    app.add_middleware(FaultMiddleware, store=faults)
+    tracing.instrument_fastapi(app, service)  # added last, so outermost: injected faults are traced too
     _install_error_handlers(app, service)
 
     @app.get("/health", tags=["admin"])
@@ -74,9 +79,12 @@ def new_app(service: str, summary: str, reset: Callable[[], None]) -> FastAPI:
 
     @app.post("/admin/reset", tags=["admin"])
     def admin_reset() -> dict[str, str]:
-        """Back to the seed data, so a lesson can run its cells again from the same state."""
+        """Back to the seed data and no fault rules, so a lesson can run its cells again from the same state."""
         reset()
+        faults.clear()
         return {"status": "reset", "service": service}
+
+    add_admin_routes(app, faults, errors(404))
 
     return app
 
