@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/transports.py
 	$(BIN)/python benchmarks/trace_overhead.py
+	$(BIN)/python benchmarks/chaos_proxy.py
 
 clean:
 	-$(BIN)/python -m labs clean

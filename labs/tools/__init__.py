@@ -1,1 +1,1 @@
-"""Layer 3, tools: checks, smoke tests, and (later) chaos, trace, bench and widgets."""
+"""Layer 3, tools: checks, smoke tests, chaos (fault proxies), trace, bench and (later) widgets."""
