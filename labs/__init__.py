@@ -7,8 +7,8 @@
 from . import components  # noqa: F401  (registers every component with the runtime)
 from .doctor import doctor
 from .runtime import Lab, LabError, StartError, UnknownComponent, component_names, start
-from .tools import chaos, check, trace
+from .tools import chaos, check, trace, widgets  # widgets imports ipywidgets/matplotlib lazily
 
 __version__ = "0.1.0"
 __all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "chaos", "check", "component_names", "doctor",
-           "start", "trace"]
+           "start", "trace", "widgets"]
