@@ -1,4 +1,6 @@
 import os
+import socket
+import threading
 
 import pytest
 
@@ -12,3 +14,49 @@ def brokers():
     lab = labs.start("rabbitmq", "redis", "kafka")
     yield lab
     lab.stop()
+
+
+class Echo:
+    """A tiny threaded TCP echo server on 127.0.0.1, for tests that put a proxy in front of something."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _serve(conn):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def echo():
+    server = Echo()
+    yield server
+    server.sock.close()
+
+
+@pytest.fixture(scope="module")
+def api():
+    """The base URL of a `chaos` server started as a lab component."""
+    from labs import chaos
+    client = chaos.server()
+    yield client.base_url
+    client.close()

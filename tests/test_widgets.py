@@ -4,7 +4,6 @@ import asyncio
 import gc
 import socket
 import statistics
-import threading
 import time
 import uuid
 import weakref
@@ -15,47 +14,7 @@ from labs import chaos, widgets
 from labs.components.chaos.toxics import TOXICS
 
 
-class Echo:
-    """A tiny threaded TCP echo server on 127.0.0.1."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn):
-        try:
-            while data := conn.recv(65536):
-                conn.sendall(data)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-
-@pytest.fixture(scope="module")
-def echo():
-    server = Echo()
-    yield server
-    server.sock.close()
-
-
-@pytest.fixture(scope="module")
-def api():
-    client = chaos.server()
-    yield client.base_url
-    client.close()
+# `echo` (a TCP echo server) and `api` (a chaos server) come from conftest.py
 
 
 @pytest.fixture
