@@ -32,10 +32,7 @@ test-nonroot:
 	@./scripts/test-nonroot.sh
 
 bench: setup
-	$(BIN)/python benchmarks/startup.py
-	$(BIN)/python benchmarks/transports.py
-	$(BIN)/python benchmarks/trace_overhead.py
-	$(BIN)/python benchmarks/chaos_proxy.py
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	-$(BIN)/python -m labs clean
