@@ -41,8 +41,9 @@ class _Ticketing:
         self.users = self.Users(self._links["users"])
         self.concerts = self.Concerts(self._links["concerts"])
 
-    def place_order(self, user_id: str, concert_id: str) -> Order:
-        return self.orders.place_order(user_id, concert_id)
+    def place_order(self, user_id: str, concert_id: str, idempotency_key: str | None = None) -> Order:
+        """With an idempotency key, a retry of the same order returns the first one, charged once."""
+        return self.orders.place_order(user_id, concert_id, idempotency_key)
 
     def get_order(self, order_id: str) -> Order:
         return self.orders.get_order(order_id)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Callable, Protocol
 
 ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"  # e.g. "u1", "c3", "o17": short, lowercase, URL-safe
+# A client's idempotency key: a UUID is typical; anything of 1-64 of these characters will do.
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+IDEMPOTENCY_WAIT_S = 30.0  # how long a retry waits for the first attempt with its key to finish
 MAX_AMOUNT = 1_000_000  # credits; money is always whole credits (ints), never floats
 MAX_MESSAGE = 500
 
@@ -281,6 +284,20 @@ class NotificationStore:
         return [n for n in self._sent if not user_id or n.user_id == user_id]
 
 
+def check_idempotency_key(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, value):
+        raise Invalid(f"idempotency key must be 1 to 64 characters of A-Z a-z 0-9 _ . : -, got {value!r}")
+    return value
+
+
+@dataclass
+class _Attempt:
+    """The first request seen with an idempotency key: what it asked for and, once done, its order."""
+    request: tuple
+    done: threading.Event = field(default_factory=threading.Event)
+    order: Order | None = None
+
+
 class OrderBook:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -290,6 +307,43 @@ class OrderBook:
         with self._lock:
             self._orders: dict[str, Order] = {}
             self._ids = _Ids("o")
+            self._attempts: dict[str, _Attempt] = {}
+
+    def once(self, key: str | None, request: tuple, place: Callable[[], Order]) -> tuple[Order, bool]:
+        """Run `place` at most once per idempotency key; returns (order, replayed).
+
+        A retry with the same key gets the first attempt's order back, also while that attempt
+        is still running (it waits for it). Only successes are kept: when the first attempt
+        failed, the key is free again and the retry places the order. The same key with a
+        different request is the client's bug, answered as Invalid.
+        """
+        if key is None:
+            return place(), False
+        check_idempotency_key(key)
+        while True:
+            with self._lock:
+                attempt = self._attempts.get(key)
+                first = attempt is None
+                if first:
+                    attempt = self._attempts[key] = _Attempt(request)
+            if attempt.request != request:
+                raise Invalid(f"idempotency key {key!r} was already used for a different order {attempt.request}")
+            if first:
+                break
+            if not attempt.done.wait(IDEMPOTENCY_WAIT_S):
+                raise Conflict(f"the first request with idempotency key {key!r} is still running",
+                               "idempotency_key_in_use")
+            if attempt.order is not None:
+                return attempt.order, True
+            # The first attempt failed and gave the key back: try to be the first now.
+        try:
+            attempt.order = place()
+            return attempt.order, False
+        finally:
+            if attempt.order is None:
+                with self._lock:
+                    self._attempts.pop(key, None)
+            attempt.done.set()
 
     def record(self, **fields) -> Order:
         with self._lock:
@@ -353,9 +407,19 @@ class OrderService:
     def get_order(self, order_id: str) -> Order:
         return self.book.get_order(order_id)
 
-    def place_order(self, user_id: str, concert_id: str) -> Order:
+    def place_order(self, user_id: str, concert_id: str, idempotency_key: str | None = None) -> Order:
+        return self.place_order_once(user_id, concert_id, idempotency_key)[0]
+
+    def place_order_once(self, user_id: str, concert_id: str,
+                         idempotency_key: str | None = None) -> tuple[Order, bool]:
+        """Place an order; with an idempotency key, a retry of the same order returns the first
+        one instead of charging again. Returns (order, replayed)."""
         check_id("user_id", user_id)
         check_id("concert_id", concert_id)
+        return self.book.once(idempotency_key, (user_id, concert_id),
+                              lambda: self._place(user_id, concert_id))
+
+    def _place(self, user_id: str, concert_id: str) -> Order:
         user = self.users.get_user(user_id)  # NotFound before any seat is held
         reservation = self.concerts.reserve(concert_id, user.id)
         try:

@@ -23,8 +23,8 @@ class Monolith:
         self.ordering = OrderService(self.orders, users=self.users, concerts=self.concerts,
                                      payments=self.payments, notifications=self.notifications)
 
-    def place_order(self, user_id: str, concert_id: str) -> Order:
-        return self.ordering.place_order(user_id, concert_id)
+    def place_order(self, user_id: str, concert_id: str, idempotency_key: str | None = None) -> Order:
+        return self.ordering.place_order(user_id, concert_id, idempotency_key)
 
     def get_order(self, order_id: str) -> Order:
         return self.ordering.get_order(order_id)

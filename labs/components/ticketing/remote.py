@@ -57,9 +57,10 @@ class RestLink:
         self.callee = callee
         self.client = tracing.traced_httpx_client(caller, callee, base_url, timeout=timeout)
 
-    def call(self, method: str, path: str, json: Any = None, params: dict | None = None) -> Any:
+    def call(self, method: str, path: str, json: Any = None, params: dict | None = None,
+             headers: dict[str, str] | None = None) -> Any:
         try:
-            response = self.client.request(method, path, json=json, params=params)
+            response = self.client.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:  # refused, reset, timed out: the service is not there
             raise Unavailable(self.callee, f"{self.callee} is unavailable: {exc or type(exc).__name__}") from None
         if response.is_success:
@@ -152,8 +153,10 @@ class RestOrders:
     def __init__(self, link: RestLink):
         self.link = link
 
-    def place_order(self, user_id: str, concert_id: str) -> Order:
-        return from_fields(Order, self.link.call("POST", "/orders", {"user_id": user_id, "concert_id": concert_id}))
+    def place_order(self, user_id: str, concert_id: str, idempotency_key: str | None = None) -> Order:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return from_fields(Order, self.link.call("POST", "/orders", {"user_id": user_id, "concert_id": concert_id},
+                                                 headers=headers))
 
     def get_order(self, order_id: str) -> Order:
         return from_fields(Order, self.link.call("GET", f"/orders/{_segment(order_id)}"))
@@ -176,9 +179,9 @@ class GrpcLink:
                 self._stubs[stub_cls] = stub_cls(self._channel)
             return self._stubs[stub_cls]
 
-    def call(self, stub_cls: type, method: str, request: Any) -> Any:
+    def call(self, stub_cls: type, method: str, request: Any, metadata: list[tuple[str, str]] | None = None) -> Any:
         try:
-            return getattr(self.stub(stub_cls), method)(request, timeout=self.timeout)
+            return getattr(self.stub(stub_cls), method)(request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise self._error(exc) from None
 
@@ -270,9 +273,10 @@ class GrpcOrders:
     def __init__(self, link: GrpcLink):
         self.link = link
 
-    def place_order(self, user_id: str, concert_id: str) -> Order:
+    def place_order(self, user_id: str, concert_id: str, idempotency_key: str | None = None) -> Order:
         request = pb.PlaceOrderRequest(user_id=user_id, concert_id=concert_id)
-        return from_fields(Order, self.link.call(pb_grpc.OrdersStub, "PlaceOrder", request))
+        metadata = [("idempotency-key", idempotency_key)] if idempotency_key is not None else None
+        return from_fields(Order, self.link.call(pb_grpc.OrdersStub, "PlaceOrder", request, metadata))
 
     def get_order(self, order_id: str) -> Order:
         request = pb.GetOrderRequest(order_id=order_id)

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Header, Response
 from pydantic import Field
 
 from ....protos import ticketing_pb2 as pb
 from ....protos import ticketing_pb2_grpc as pb_grpc
-from ..domain import Order, OrderBook, OrderService
+from ..domain import IDEMPOTENCY_KEY_PATTERN, Order, OrderBook, OrderService
 from ..remote import (GrpcConcerts, GrpcNotifications, GrpcPayments, GrpcUsers, RestConcerts,
                       RestNotifications, RestPayments, RestUsers, as_message)
 from .common import Body, Dependencies, Id, Service, errors, id_in_path, new_app, rpc
 
 OrderId = Annotated[str, id_in_path("o1")]
+IdempotencyKey = Annotated[str | None, Header(
+    pattern=IDEMPOTENCY_KEY_PATTERN, examples=["3f2b9c1e-order-1"],
+    description="Send the same key when you retry: the order is placed once, the retry gets it back")]
+REPLAYED = "idempotent-replayed"  # response header / gRPC trailer: "true" when a retry got the first order
+IDEMPOTENCY_METADATA = "idempotency-key"
 
 
 class PlaceOrder(Body):
@@ -32,7 +38,10 @@ class OrdersServicer(pb_grpc.OrdersServicer):
 
     @rpc
     def PlaceOrder(self, request, context):
-        return as_message(pb.Order, self.orders.place_order(request.user_id, request.concert_id))
+        key = dict(context.invocation_metadata()).get(IDEMPOTENCY_METADATA)
+        order, replayed = self.orders.place_order_once(request.user_id, request.concert_id, key)
+        context.set_trailing_metadata([(REPLAYED, str(replayed).lower())])
+        return as_message(pb.Order, order)
 
     @rpc
     def GetOrder(self, request, context):
@@ -52,10 +61,13 @@ def build(dependencies: Dependencies) -> Service:
     app = new_app("orders", "Places orders: user, seat, payment, notification", reset=book.reset)
 
     @app.post("/orders", status_code=201, responses=errors(404, 409, 503), tags=["orders"])
-    def place_order(body: PlaceOrder) -> Order:
+    def place_order(body: PlaceOrder, response: Response, idempotency_key: IdempotencyKey = None) -> Order:
         """Check the user, reserve a seat, charge, notify. When the charge fails the seat is
-        released again; 503 names a service that could not be reached."""
-        return over_rest.place_order(body.user_id, body.concert_id)
+        released again; 503 names a service that could not be reached. With an Idempotency-Key,
+        a retry returns the order the first request placed (header Idempotent-Replayed: true)."""
+        order, replayed = over_rest.place_order_once(body.user_id, body.concert_id, idempotency_key)
+        response.headers[REPLAYED] = str(replayed).lower()
+        return order
 
     @app.get("/orders/{order_id}", responses=errors(404), tags=["orders"])
     def get_order(order_id: OrderId) -> Order:
