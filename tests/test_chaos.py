@@ -176,6 +176,13 @@ def test_reset_peer_resets_the_connection(proxy):
     assert proxy.stats()["resets"] == 2
 
 
+def test_toxic_names_may_hold_spaces(proxy):
+    proxy.add("latency", latency=1, name="answer lost")
+    proxy.update_toxic("answer lost", latency=2)
+    proxy.remove("answer lost")
+    assert proxy.toxics() == []
+
+
 def test_down_refuses_and_cuts_connections_and_up_restores_the_same_port(proxy):
     port = proxy.port
     s = connect(proxy)

@@ -35,6 +35,7 @@ import socket
 import struct
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from .toxics import BadToxic, check_attributes, check_stream, check_toxicity
 
@@ -606,7 +607,7 @@ class ChaosServer:
 
     # --- HTTP --------------------------------------------------------------------------------
     async def route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        parts = [p for p in path.split("?", 1)[0].split("/") if p]
+        parts = [unquote(p) for p in path.split("?", 1)[0].split("/") if p]  # names may hold spaces (%20)
         n = len(parts)
         if parts == ["health"] and method == "GET":
             return 200, {"status": "ok", "proxies": len(self.proxies)}
