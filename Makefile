@@ -19,13 +19,11 @@ test: setup
 test-unit:
 	$(PYTEST) tests -q
 
-# Every notebook twice: as the learner gets it (exercise checks say "not yet" and the run goes on)
-# and in solution form (every check, exercises included, must pass).
+# Every notebook as the learner gets it (exercise checks say "not yet" and the run goes on).
+# The solution form (every check, exercises included, must pass) runs in test-unit, twice in one
+# kernel: tests/test_run_all_twice.py.
 test-notebooks:
 	$(PYTEST) --nbval-lax notebooks -q
-	rm -rf build/solutions
-	$(BIN)/python -m labs.tools.notebooks notebooks solutions build/solutions >/dev/null
-	LABS_STRICT_EXERCISES=1 $(PYTEST) --nbval-lax build/solutions -q
 
 # Binder runs as an unprivileged user: as root, run lesson 00 again as one.
 test-nonroot:
