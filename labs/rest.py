@@ -99,12 +99,13 @@ def unshown_bytes(body: Mapping[str, Any], shown: Iterable[str]) -> int:
 # ---- serving a FastAPI app of the lesson's own -------------------------------------------------
 
 @contextlib.contextmanager
-def serve_app(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
+def serve_app(app: Any, startup_timeout: float = 10.0, log_level: str = "warning") -> Iterator[str]:
     """Run an ASGI app (e.g. FastAPI) with uvicorn on a free loopback port for the block; yields its
-    base URL. The server runs in a daemon thread of this process and is stopped after the block."""
+    base URL. The server runs in a daemon thread of this process and is stopped after the block;
+    log_level "critical" keeps the tracebacks of failing requests out of the output."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="lesson-uvicorn", daemon=True)
     thread.start()
@@ -120,3 +121,17 @@ def serve_app(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def post_with_lost_answer(api: httpx.Client, door: Any, path: str, json: Any,
+                          headers: Mapping[str, str] | None = None, wait_s: float = 0.5) -> str:
+    """POST through a chaos proxy (`door`) that holds back the answer: the server does the work, the
+    client times out after `wait_s` and never learns the outcome. Returns what the client saw."""
+    if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 0 < wait_s <= 30:
+        raise ValueError(f"wait_s must be a number of seconds above 0 and up to 30, got {wait_s!r}")
+    with door.toxic("timeout", timeout=0):  # downstream: the request goes through, the answer does not
+        try:
+            response = api.post(path, json=json, headers=dict(headers or {}), timeout=wait_s)
+        except httpx.TimeoutException as exc:
+            return type(exc).__name__
+    return f"answered {response.status_code}"

@@ -22,11 +22,20 @@ def check_screen_api(make_screen_api, lab) -> str:
         app = make_screen_api(shop)
         if not isinstance(app, FastAPI):
             raise NotYet(f"make_screen_api(shop) returned {type(app).__name__}, not a FastAPI app")
+        crashes: list[BaseException] = []
+        app.add_exception_handler(Exception, _remember(crashes))
         log = rest.RequestLog()
-        with rest.serve_app(app) as base_url, \
+        with rest.serve_app(app, log_level="critical") as base_url, \
                 httpx.Client(base_url=base_url, timeout=10, event_hooks={"response": [log._on_response]}) as screen:
-            answer = screen.get(SCREEN_PATH.format(order_id=order.id))
-            missing_order = screen.get(SCREEN_PATH.format(order_id="o999999"))
+            try:
+                answer = screen.get(SCREEN_PATH.format(order_id=order.id))
+                missing_order = screen.get(SCREEN_PATH.format(order_id="o999999"))
+            except httpx.TransportError as err:
+                crashes.append(err)
+        if crashes:
+            if isinstance(crashes[0], NotImplementedError):
+                raise NotImplementedError
+            raise NotYet(f"your endpoint raised {type(crashes[0]).__name__}: {crashes[0]}")
         user, concert = shop.get_user(order.user_id), shop.get_concert(order.concert_id)
     if answer.status_code != 200:
         raise NotYet(f"GET {SCREEN_PATH.format(order_id=order.id)} answered {answer.status_code}: "
@@ -51,3 +60,15 @@ def check_screen_api(make_screen_api, lab) -> str:
         raise NotYet(f"the screen took {requests} requests, not 1")
     return (f"the order screen took {requests} request instead of {NAIVE_REQUESTS} "
             f"({answer.headers.get('content-length', len(answer.content))} bytes), and a missing order is a 404.")
+
+
+def _remember(crashes: list):
+    """An exception handler for the learner's app: answers 500 and keeps the exception, so the check
+    can say what went wrong instead of printing a server traceback."""
+    from fastapi.responses import JSONResponse
+
+    def handler(request, exc: Exception):
+        crashes.append(exc)
+        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, 500)
+
+    return handler

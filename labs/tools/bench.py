@@ -269,7 +269,8 @@ def plot_throughput(runs: Sequence[Samples], title: str = "throughput against co
     return fig
 
 
-def plot_bytes(bytes_per_call: Mapping[str, float] | Sequence[Samples], title: str = "bytes per call"):
+def plot_bytes(bytes_per_call: Mapping[str, float] | Sequence[Samples], title: str = "bytes per call",
+               xlabel: str = "bytes per call"):
     """A bar per label: bytes one call moves (a mapping label -> bytes, or runs with bytes_per_call)."""
     import matplotlib.pyplot as plt
 
@@ -282,7 +283,7 @@ def plot_bytes(bytes_per_call: Mapping[str, float] | Sequence[Samples], title: s
     bars = ax.barh(labels, values, alpha=0.7)
     ax.bar_label(bars, [f"{v:,.0f} B" for v in values], padding=4)
     ax.invert_yaxis()
-    ax.set_xlabel("bytes per call")
+    ax.set_xlabel(xlabel)
     ax.set_xlim(right=max(values) * 1.2)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
