@@ -40,7 +40,7 @@ class RequestLog:
     def clear(self) -> None:
         self.lines.clear()
 
-    def _on_response(self, response: httpx.Response) -> None:
+    def on_response(self, response: httpx.Response) -> None:
         response.read()  # the body's size is part of the cost
         self.lines.append((response.request.method, response.request.url.path, response.status_code,
                            len(response.content)))
@@ -50,7 +50,7 @@ def client(lab: Any, name: str, log: RequestLog | None = None, **options: Any) -
     """A kept-alive httpx client for one service's REST API; `log` records every request it makes."""
     if name not in SERVICES:
         raise ValueError(f"name must be one of the ticketing services {', '.join(SERVICES)}, got {name!r}")
-    hooks = {"response": [log._on_response]} if log is not None else {}
+    hooks = {"response": [log.on_response]} if log is not None else {}
     return httpx.Client(base_url=lab.endpoint(name)["http"], timeout=options.pop("timeout", TIMEOUT),
                         event_hooks=hooks, **options)
 

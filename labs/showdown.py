@@ -16,10 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import grpc
 import httpx
 
 from . import rpc
 from .protos import ticketing_pb2 as pb
+from .protos import ticketing_pb2_grpc as pb_grpc
 from .tools import chaos
 
 CONCERT = "c1"
@@ -47,8 +49,8 @@ class Contenders:
             http_url, grpc_address = http_proxy.url_for(), grpc_proxy.address
         self.latency_ms = latency_ms
         self.http = httpx.Client(base_url=http_url, timeout=10)
-        self.channel = rpc.grpc.insecure_channel(grpc_address)
-        self.stub = rpc.pb_grpc.ConcertsStub(self.channel)
+        self.channel = grpc.insecure_channel(grpc_address)
+        self.stub = pb_grpc.ConcertsStub(self.channel)
         self._checker: rpc.SeatChecker | None = None
 
     def rest(self, concert_id: str = CONCERT) -> dict:
@@ -96,8 +98,8 @@ def wire_bytes(lab: Any, calls: int = 50) -> dict[str, float]:
     grpc_proxy = chaos.proxy(lab, "concerts", port_key="grpc", name="showdown-bytes-grpc")
     results = {}
     with httpx.Client(base_url=http_proxy.url_for(), timeout=10) as http, \
-            rpc.grpc.insecure_channel(grpc_proxy.address) as channel:
-        stub = rpc.pb_grpc.ConcertsStub(channel)
+            grpc.insecure_channel(grpc_proxy.address) as channel:
+        stub = pb_grpc.ConcertsStub(channel)
         checker = rpc.SeatChecker(stub)
         ways = ((REST, http_proxy, lambda: http.get(f"/concerts/{CONCERT}").raise_for_status()),
                 (UNARY, grpc_proxy, lambda: rpc.get_concert(stub, CONCERT)),

@@ -26,7 +26,7 @@ def check_screen_api(make_screen_api, lab) -> str:
         app.add_exception_handler(Exception, _remember(crashes))
         log = rest.RequestLog()
         with rest.serve_app(app, log_level="critical") as base_url, \
-                httpx.Client(base_url=base_url, timeout=10, event_hooks={"response": [log._on_response]}) as screen:
+                httpx.Client(base_url=base_url, timeout=10, event_hooks={"response": [log.on_response]}) as screen:
             try:
                 answer = screen.get(SCREEN_PATH.format(order_id=order.id))
                 missing_order = screen.get(SCREEN_PATH.format(order_id="o999999"))
