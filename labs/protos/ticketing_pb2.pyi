@@ -80,6 +80,28 @@ class ReleaseRequest(_message.Message):
     reservation_id: str
     def __init__(self, concert_id: _Optional[str] = ..., reservation_id: _Optional[str] = ...) -> None: ...
 
+class WatchSeatsRequest(_message.Message):
+    __slots__ = ("concert_id", "updates")
+    CONCERT_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    concert_id: str
+    updates: int
+    def __init__(self, concert_id: _Optional[str] = ..., updates: _Optional[int] = ...) -> None: ...
+
+class SeatCount(_message.Message):
+    __slots__ = ("concert_id", "seats_left")
+    CONCERT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEATS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    concert_id: str
+    seats_left: int
+    def __init__(self, concert_id: _Optional[str] = ..., seats_left: _Optional[int] = ...) -> None: ...
+
+class ReservationBatch(_message.Message):
+    __slots__ = ("reservations",)
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    reservations: _containers.RepeatedCompositeFieldContainer[Reservation]
+    def __init__(self, reservations: _Optional[_Iterable[_Union[Reservation, _Mapping]]] = ...) -> None: ...
+
 class ChargeRequest(_message.Message):
     __slots__ = ("user_id", "amount", "reference")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -165,3 +187,17 @@ class GetOrderRequest(_message.Message):
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("user_id", "ahead")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    AHEAD_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    ahead: int
+    def __init__(self, user_id: _Optional[str] = ..., ahead: _Optional[int] = ...) -> None: ...
+
+class QueuePosition(_message.Message):
+    __slots__ = ("ahead",)
+    AHEAD_FIELD_NUMBER: _ClassVar[int]
+    ahead: int
+    def __init__(self, ahead: _Optional[int] = ...) -> None: ...

@@ -165,13 +165,29 @@ class ConcertsStub:
                 request_serializer=labs_dot_protos_dot_ticketing__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=labs_dot_protos_dot_ticketing__pb2.Concert.FromString,
                 _registered_method=True)
+        self.WatchSeats = channel.unary_stream(
+                '/ticketing.v1.Concerts/WatchSeats',
+                request_serializer=labs_dot_protos_dot_ticketing__pb2.WatchSeatsRequest.SerializeToString,
+                response_deserializer=labs_dot_protos_dot_ticketing__pb2.SeatCount.FromString,
+                _registered_method=True)
+        self.ReserveMany = channel.stream_unary(
+                '/ticketing.v1.Concerts/ReserveMany',
+                request_serializer=labs_dot_protos_dot_ticketing__pb2.ReserveRequest.SerializeToString,
+                response_deserializer=labs_dot_protos_dot_ticketing__pb2.ReservationBatch.FromString,
+                _registered_method=True)
+        self.CheckSeats = channel.stream_stream(
+                '/ticketing.v1.Concerts/CheckSeats',
+                request_serializer=labs_dot_protos_dot_ticketing__pb2.GetConcertRequest.SerializeToString,
+                response_deserializer=labs_dot_protos_dot_ticketing__pb2.Concert.FromString,
+                _registered_method=True)
 
 
 class ConcertsServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetConcert(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Unary: one request, one answer.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -185,6 +201,29 @@ class ConcertsServicer:
 
     def Release(self, request, context):
         """Gives the seat back (the compensation when a payment fails); returns the concert after it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSeats(self, request, context):
+        """Server streaming: the seat count now, then each time it changes (a live "seats left" badge).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveMany(self, request_iterator, context):
+        """Client streaming: a group booking, one seat per request; all or nothing (a seat that cannot
+        be had releases the ones already held and fails the call with FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckSeats(self, request_iterator, context):
+        """Bidirectional streaming: ask about concerts one after another on one open stream, each
+        answered as soon as it is looked up (a seat map that refreshes as the user scrolls).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -206,6 +245,21 @@ def add_ConcertsServicer_to_server(servicer, server):
             'Release': grpc.unary_unary_rpc_method_handler(
                     servicer.Release,
                     request_deserializer=labs_dot_protos_dot_ticketing__pb2.ReleaseRequest.FromString,
+                    response_serializer=labs_dot_protos_dot_ticketing__pb2.Concert.SerializeToString,
+            ),
+            'WatchSeats': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSeats,
+                    request_deserializer=labs_dot_protos_dot_ticketing__pb2.WatchSeatsRequest.FromString,
+                    response_serializer=labs_dot_protos_dot_ticketing__pb2.SeatCount.SerializeToString,
+            ),
+            'ReserveMany': grpc.stream_unary_rpc_method_handler(
+                    servicer.ReserveMany,
+                    request_deserializer=labs_dot_protos_dot_ticketing__pb2.ReserveRequest.FromString,
+                    response_serializer=labs_dot_protos_dot_ticketing__pb2.ReservationBatch.SerializeToString,
+            ),
+            'CheckSeats': grpc.stream_stream_rpc_method_handler(
+                    servicer.CheckSeats,
+                    request_deserializer=labs_dot_protos_dot_ticketing__pb2.GetConcertRequest.FromString,
                     response_serializer=labs_dot_protos_dot_ticketing__pb2.Concert.SerializeToString,
             ),
     }
@@ -289,6 +343,87 @@ class Concerts:
             target,
             '/ticketing.v1.Concerts/Release',
             labs_dot_protos_dot_ticketing__pb2.ReleaseRequest.SerializeToString,
+            labs_dot_protos_dot_ticketing__pb2.Concert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSeats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ticketing.v1.Concerts/WatchSeats',
+            labs_dot_protos_dot_ticketing__pb2.WatchSeatsRequest.SerializeToString,
+            labs_dot_protos_dot_ticketing__pb2.SeatCount.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveMany(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ticketing.v1.Concerts/ReserveMany',
+            labs_dot_protos_dot_ticketing__pb2.ReserveRequest.SerializeToString,
+            labs_dot_protos_dot_ticketing__pb2.ReservationBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckSeats(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ticketing.v1.Concerts/CheckSeats',
+            labs_dot_protos_dot_ticketing__pb2.GetConcertRequest.SerializeToString,
             labs_dot_protos_dot_ticketing__pb2.Concert.FromString,
             options,
             channel_credentials,
@@ -594,6 +729,84 @@ class Orders:
             '/ticketing.v1.Orders/GetOrder',
             labs_dot_protos_dot_ticketing__pb2.GetOrderRequest.SerializeToString,
             labs_dot_protos_dot_ticketing__pb2.Order.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class WaitingRoomStub:
+    """A waiting room for a popular on-sale: no lab service implements it; the learner does, in
+    lesson 05's exercise (server streaming: one QueuePosition per step, ahead counting down to 0).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Join = channel.unary_stream(
+                '/ticketing.v1.WaitingRoom/Join',
+                request_serializer=labs_dot_protos_dot_ticketing__pb2.JoinRequest.SerializeToString,
+                response_deserializer=labs_dot_protos_dot_ticketing__pb2.QueuePosition.FromString,
+                _registered_method=True)
+
+
+class WaitingRoomServicer:
+    """A waiting room for a popular on-sale: no lab service implements it; the learner does, in
+    lesson 05's exercise (server streaming: one QueuePosition per step, ahead counting down to 0).
+    """
+
+    def Join(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WaitingRoomServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Join': grpc.unary_stream_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=labs_dot_protos_dot_ticketing__pb2.JoinRequest.FromString,
+                    response_serializer=labs_dot_protos_dot_ticketing__pb2.QueuePosition.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'ticketing.v1.WaitingRoom', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('ticketing.v1.WaitingRoom', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WaitingRoom:
+    """A waiting room for a popular on-sale: no lab service implements it; the learner does, in
+    lesson 05's exercise (server streaming: one QueuePosition per step, ahead counting down to 0).
+    """
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ticketing.v1.WaitingRoom/Join',
+            labs_dot_protos_dot_ticketing__pb2.JoinRequest.SerializeToString,
+            labs_dot_protos_dot_ticketing__pb2.QueuePosition.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 ID_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"  # e.g. "u1", "c3", "o17": short, lowercase, URL-safe
 # A client's idempotency key: a UUID is typical; anything of 1-64 of these characters will do.
@@ -197,6 +197,7 @@ class UserStore:
 class ConcertStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # woken on every seat count change (WatchSeats)
         self.reset()
 
     def reset(self) -> None:
@@ -204,6 +205,29 @@ class ConcertStore:
             self._concerts = {c.id: c for c in SEED_CONCERTS}
             self._reservations: dict[str, Reservation] = {}
             self._ids = _Ids("r")
+            self._changed.notify_all()
+
+    def list_concerts(self) -> list[Concert]:
+        return list(self._concerts.values())
+
+    def wait_for_change(self, concert_id: str, seats_left: int, timeout: float) -> Concert:
+        """The concert once its seat count differs from `seats_left`, or as it is after `timeout` s."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.get_concert(concert_id).seats_left != seats_left, timeout)
+            return self.get_concert(concert_id)
+
+    def reserve_many(self, requests: Iterable[tuple[str, str]]) -> list[Reservation]:
+        """A group booking, one (concert_id, user_id) per seat, all or nothing: when one seat
+        cannot be had, the seats already held are released and the error is raised."""
+        held: list[Reservation] = []
+        try:
+            for concert_id, user_id in requests:
+                held.append(self.reserve(concert_id, user_id))
+        except Exception:
+            for reservation in held:
+                self.release(reservation.concert_id, reservation.id)
+            raise
+        return held
 
     def get_concert(self, concert_id: str) -> Concert:
         check_id("concert_id", concert_id)
@@ -222,6 +246,7 @@ class ConcertStore:
             self._concerts[concert_id] = replace(concert, seats_left=concert.seats_left - 1)
             reservation = Reservation(self._ids.new(), concert_id, user_id, concert.price)
             self._reservations[reservation.id] = reservation
+            self._changed.notify_all()
             return reservation
 
     def release(self, concert_id: str, reservation_id: str) -> Concert:
@@ -234,6 +259,7 @@ class ConcertStore:
                 raise NotFound(f"reservation {reservation_id} of concert {concert_id} not found")
             del self._reservations[reservation_id]
             concert = self._concerts[concert_id] = replace(concert, seats_left=concert.seats_left + 1)
+            self._changed.notify_all()
             return concert
 
 

@@ -129,19 +129,37 @@ def rpc(method: Callable) -> Callable:
     def handler(self, request, context: grpc.ServicerContext):
         try:
             return method(self, request, context)
-        except DomainError as err:
-            code = next(code for cls, code in GRPC_STATUS.items() if isinstance(err, cls))
-            trailers = [(REASON_KEY, err.reason)]
-            if isinstance(err, Unavailable):
-                trailers.append((SERVICE_KEY, err.service))
-            context.set_trailing_metadata(trailers)
-            context.abort(code, err.message)
-        except Exception:
-            print(f"{self.service}: bug in {method.__name__}:", file=sys.stderr)
-            traceback.print_exc()
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error in {self.service}; see its log")
+        except Exception as exc:
+            _abort(self.service, method.__name__, exc, context)
 
     return handler
+
+
+def rpc_stream(method: Callable) -> Callable:
+    """`rpc` for a method that yields its answers (server or bidirectional streaming): an error
+    raised between two messages ends the stream with the mapped status code."""
+
+    @functools.wraps(method)
+    def handler(self, request, context: grpc.ServicerContext):
+        try:
+            yield from method(self, request, context)
+        except Exception as exc:
+            _abort(self.service, method.__name__, exc, context)
+
+    return handler
+
+
+def _abort(service: str, method: str, exc: Exception, context: grpc.ServicerContext) -> None:
+    if isinstance(exc, DomainError):
+        code = next(code for cls, code in GRPC_STATUS.items() if isinstance(exc, cls))
+        trailers = [(REASON_KEY, exc.reason)]
+        if isinstance(exc, Unavailable):
+            trailers.append((SERVICE_KEY, exc.service))
+        context.set_trailing_metadata(trailers)
+        context.abort(code, exc.message)
+    print(f"{service}: bug in {method}:", file=sys.stderr)
+    traceback.print_exception(exc)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {service}; see its log")
 
 
 # ---- the services this one calls -------------------------------------------------------------------

@@ -7,9 +7,13 @@ from pydantic import Field
 
 from ....protos import ticketing_pb2 as pb
 from ....protos import ticketing_pb2_grpc as pb_grpc
-from ..domain import Concert, ConcertStore, Reservation
+from ..domain import Concert, ConcertStore, Invalid, Reservation
 from ..remote import as_message
-from .common import Body, Dependencies, Id, Service, errors, id_in_path, new_app, rpc
+from .common import Body, Dependencies, Id, Service, errors, id_in_path, new_app, rpc, rpc_stream
+
+MAX_UPDATES = 1000  # WatchSeats: updates one stream may ask for
+MAX_GROUP = 100  # ReserveMany: seats one group booking may hold
+WAKE_S = 0.5  # how often a waiting WatchSeats looks whether its caller has gone
 
 ConcertId = Annotated[str, id_in_path("c1")]
 ReservationId = Annotated[str, id_in_path("r1")]
@@ -37,10 +41,47 @@ class ConcertsServicer(pb_grpc.ConcertsServicer):
     def Release(self, request, context):
         return as_message(pb.Concert, self.store.release(request.concert_id, request.reservation_id))
 
+    @rpc_stream
+    def WatchSeats(self, request, context):
+        if not 1 <= request.updates <= MAX_UPDATES:
+            raise Invalid(f"updates must be from 1 to {MAX_UPDATES} (got {request.updates})")
+        concert = self.store.get_concert(request.concert_id)
+        yield pb.SeatCount(concert_id=concert.id, seats_left=concert.seats_left)
+        for _ in range(request.updates - 1):
+            seen = concert.seats_left
+            while context.is_active() and concert.seats_left == seen:  # until a change, or the caller leaves
+                concert = self.store.wait_for_change(concert.id, seen, WAKE_S)
+            if not context.is_active():
+                return
+            yield pb.SeatCount(concert_id=concert.id, seats_left=concert.seats_left)
+
+    @rpc
+    def ReserveMany(self, request_iterator, context):
+        def seats():
+            for number, request in enumerate(request_iterator, start=1):
+                if number > MAX_GROUP:
+                    raise Invalid(f"a group booking holds 1 to {MAX_GROUP} seats")
+                yield request.concert_id, request.user_id
+
+        held = self.store.reserve_many(seats())
+        if not held:
+            raise Invalid(f"a group booking holds 1 to {MAX_GROUP} seats (got none)")
+        return pb.ReservationBatch(reservations=[as_message(pb.Reservation, r) for r in held])
+
+    @rpc_stream
+    def CheckSeats(self, request_iterator, context):
+        for request in request_iterator:
+            yield as_message(pb.Concert, self.store.get_concert(request.concert_id))
+
 
 def build(dependencies: Dependencies) -> Service:
     store = ConcertStore()
     app = new_app("concerts", "Concerts and their seats", reset=store.reset)
+
+    @app.get("/concerts", tags=["concerts"])
+    def list_concerts() -> list[Concert]:
+        """Every concert: the collection resource."""
+        return store.list_concerts()
 
     @app.get("/concerts/{concert_id}", responses=errors(404), tags=["concerts"])
     def get_concert(concert_id: ConcertId) -> Concert:
