@@ -61,7 +61,8 @@ def _check_channel(name: object) -> str:
 def publish_redis(client: redis.Redis, channel: str, event: Any) -> int:
     """PUBLISH an event (a dict travels as JSON); returns how many subscribers received it:
     Redis keeps nothing, so 0 means the event is gone."""
-    return int(client.publish(_check_channel(channel), json.dumps(event)))
+    channel = _check_channel(channel)
+    return int(client.publish(channel, json.dumps(event)))
 
 
 class RedisSubscriber:
@@ -124,7 +125,7 @@ class RedisSubscriber:
 def declare_topic(ch: BlockingChannel, exchange: str, *, fresh: bool = True) -> str:
     """A durable fanout exchange: every queue bound to it gets a copy of every event.
     fresh=True deletes it first (and with it every binding), so a cell can be run twice."""
-    rabbit._check_name(exchange, "exchange")
+    rabbit.check_name(exchange, "exchange", declaring=True)
     if fresh:
         ch.exchange_delete(exchange)
     ch.exchange_declare(exchange, exchange_type="fanout", durable=True)
@@ -132,7 +133,7 @@ def declare_topic(ch: BlockingChannel, exchange: str, *, fresh: bool = True) -> 
 
 
 def service_queue(exchange: str, service: str) -> str:
-    return rabbit._check_name(f"{exchange}.{service}")
+    return rabbit.check_name(f"{exchange}.{service}", declaring=True)
 
 
 def subscribe(ch: BlockingChannel, exchange: str, service: str, *, fresh: bool = True) -> str:

@@ -84,10 +84,11 @@ def channel(target: Lab | dict | str) -> Iterator[BlockingChannel]:
             connection.close()
 
 
-def _check_name(name: object, what: str = "queue") -> str:
-    if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name) or name.startswith("amq."):
-        raise ValueError(f"a {what} name is 1-200 characters from a-z, A-Z, 0-9, '.', '_', ':' and '-' "
-                         f"(not starting with 'amq.'), got {name!r}")
+def check_name(name: object, what: str = "queue", declaring: bool = False) -> str:
+    """A valid name; one you declare must not start with "amq." (the broker's own, e.g. amq.gen-...)."""
+    if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name) or (declaring and name.startswith("amq.")):
+        raise ValueError(f"a {what} name is 1-200 characters from a-z, A-Z, 0-9, '.', '_', ':' and '-'"
+                         + (" (not starting with 'amq.')" if declaring else "") + f", got {name!r}")
     return name
 
 
@@ -112,7 +113,7 @@ def fresh_queue(ch: BlockingChannel, name: str, *, durable: bool = False, quorum
     delivery_limit: after this many redeliveries a message is dead-lettered (to `dead_letter_to`).
     max_length with reject_when_full: a full queue refuses new messages (publishers with confirms hear it).
     """
-    _check_name(name)
+    check_name(name, declaring=True)
     arguments: dict[str, Any] = {}
     if quorum:
         arguments["x-queue-type"] = "quorum"
@@ -123,7 +124,7 @@ def fresh_queue(ch: BlockingChannel, name: str, *, durable: bool = False, quorum
         arguments["x-delivery-limit"] = _check_count(delivery_limit, "delivery_limit", 0, 1000)
     if dead_letter_to is not None:
         arguments["x-dead-letter-exchange"] = ""  # the default exchange routes by queue name
-        arguments["x-dead-letter-routing-key"] = _check_name(dead_letter_to, "dead-letter queue")
+        arguments["x-dead-letter-routing-key"] = check_name(dead_letter_to, "dead-letter queue")
     if max_length is not None:
         arguments["x-max-length"] = _check_count(max_length, "max_length", 0, MAX_MESSAGES)
         if reject_when_full:
@@ -137,7 +138,7 @@ def queue_depth(target: Lab | dict | str, name: str) -> tuple[int, int] | None:
     """(ready messages, consumers) of a queue, or None when the queue does not exist."""
     with channel(target) as ch:
         try:
-            ok = ch.queue_declare(_check_name(name), passive=True).method
+            ok = ch.queue_declare(check_name(name), passive=True).method
         except ChannelClosedByBroker as exc:
             if exc.reply_code == 404:
                 return None
@@ -213,7 +214,7 @@ def drain(target: Lab | dict | str, queue: str, *, idle_seconds: float = 0.5, co
     got: list[Delivery] = []
     with channel(target) as ch:
         ch.basic_qos(prefetch_count=1000)
-        for method, props, body in ch.consume(_check_name(queue), inactivity_timeout=idle_seconds):
+        for method, props, body in ch.consume(check_name(queue), inactivity_timeout=idle_seconds):
             if method is None:
                 break
             _traced(queue, props, len(body), consumer)
@@ -237,7 +238,7 @@ class Worker:
     def __init__(self, target: Lab | dict | str, queue: str, name: str = "worker", *, prefetch: int = 1,
                  work_seconds: float = 0.0, handler: Callable[[Delivery], Any] | None = None) -> None:
         self.url = amqp_url(target)
-        self.queue = _check_name(queue)
+        self.queue = check_name(queue)
         self.name = str(name)
         self.prefetch = _check_count(prefetch, "prefetch", 0, MAX_PREFETCH)
         self.work_seconds = _check_seconds(work_seconds, "work_seconds", 60)
@@ -414,7 +415,7 @@ def start_consumer_process(target: Lab | dict | str, queue: str, name: str, *, a
     Its stdin is a pipe from us: when this process dies (even by SIGKILL) the pipe closes and the
     child exits, so it never outlives the kernel.
     """
-    argv = [sys.executable, "-m", "labs.rabbit", amqp_url(target), _check_name(queue), "--name", str(name),
+    argv = [sys.executable, "-m", "labs.rabbit", amqp_url(target), check_name(queue), "--name", str(name),
             "--work-seconds", str(_check_seconds(work_seconds, "work_seconds", 3600))]
     env = {**os.environ, "LABS_TRACE_DIR": tracing.trace_dir() or ""}
     child = subprocess.Popen(argv + (["--auto-ack"] if auto_ack else []), stdin=subprocess.PIPE,
@@ -608,7 +609,7 @@ def publish_streaming_confirms(target: Lab | dict | str, queue: str, bodies: lis
     faster: the publisher is no longer idle for a disk write per message. pika's BlockingConnection
     can only wait for each confirm, so this runs its own SelectConnection I/O loop.
     """
-    _check_name(queue)
+    check_name(queue)
     _check_count(window, "window", 1, MAX_PREFETCH)
     payloads = [encode(body) for body in bodies]
     count = ConfirmCount()
@@ -695,7 +696,7 @@ class RpcClient:
     fresh correlation_id; the reply with the same id is the answer, anything else is ignored."""
 
     def __init__(self, target: Lab | dict | str, queue: str, sender: str = "orders") -> None:
-        self.queue = _check_name(queue)
+        self.queue = check_name(queue)
         self.sender = sender
         self.connection = connect(target)
         self.channel = self.connection.channel()
