@@ -388,6 +388,7 @@ def plot_work_split(splits: list[WorkSplit], title: str = "who handled the messa
     ax.set_xticks([k + width * (len(names) - 1) / 2 for k in range(len(splits))],
                   [f"prefetch={s.prefetch or 'unlimited'}\nall done in {s.seconds:.2f} s" for s in splits])
     ax.set_ylabel("messages handled")
+    ax.margins(y=0.15)  # room for the bar labels
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()

@@ -80,10 +80,10 @@ def test_the_redelivery_claim_fails_with_auto_ack(brokers):
 
 
 def test_the_fairness_claim_fails_without_a_prefetch_limit(brokers):
-    dealt = rabbit.share_work(brokers, "t.fair", 40, {"slow": 0.02, "fast": 0.002}, prefetch=0)
+    dealt = rabbit.share_work(brokers, "t.fair", 40, {"slow": 0.04, "fast": 0.002}, prefetch=0)
     with pytest.raises(ClaimNotShown):
-        check.claim("with prefetch=1 the fast worker handled at least 3x as many as the slow one",
-                    dealt.handled["fast"] / dealt.handled["slow"], at_least=3, unit="x")
+        check.claim("with prefetch=1 the fast worker handled at least twice as many as the slow one",
+                    dealt.handled["fast"] / dealt.handled["slow"], at_least=2, unit="x")
 
 
 def test_the_naive_consumer_charges_a_redelivered_payment_twice(brokers):
