@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import ChannelClosedByBroker, NackError, UnroutableError
+from pika.exceptions import AMQPConnectionError, ChannelClosedByBroker, NackError, UnroutableError
 
 from .components import tracing
 from .runtime import Lab, LabError
@@ -70,7 +70,11 @@ def connect(target: Lab | dict | str) -> pika.BlockingConnection:
     """A new blocking connection; a few quick retries cover a broker that is just coming back."""
     url = amqp_url(target)
     sep = "&" if "?" in url else "?"
-    return pika.BlockingConnection(pika.URLParameters(url + sep + "connection_attempts=5&retry_delay=0.5"))
+    try:
+        return pika.BlockingConnection(pika.URLParameters(url + sep + "connection_attempts=5&retry_delay=0.5"))
+    except AMQPConnectionError as exc:
+        raise LabError(f"RabbitMQ at {url.split('@')[-1].split('/')[0]} does not answer ({type(exc).__name__}); if it was "
+                       "stopped or killed, labs.start('rabbitmq') starts it again on the same address") from exc
 
 
 @contextlib.contextmanager
@@ -352,6 +356,7 @@ def share_work(target: Lab | dict | str, queue: str, messages: int, work_seconds
     """Competing consumers: one worker per entry of {name: seconds per message} on one queue,
     then `messages` numbered messages; counts who handled which, and how long all took."""
     _check_count(messages, "messages", 1, MAX_MESSAGES)
+    _check_count(prefetch, "prefetch", 0, MAX_PREFETCH)
     if not work_seconds:
         raise ValueError("work_seconds needs at least one worker, e.g. {'fast': 0.002, 'slow': 0.02}")
     with channel(target) as ch:

@@ -75,6 +75,12 @@ def test_share_work_and_publish_redis_check_their_arguments():
         events.publish_redis(None, "", {})
 
 
+def test_a_broker_that_does_not_answer_is_named_with_the_way_back():
+    from labs.runtime import free_port
+    with pytest.raises(LabError, match="does not answer.*labs.start\\('rabbitmq'\\)"):
+        rabbit.connect(f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F")
+
+
 def test_a_lab_without_the_broker_is_named():
     import labs
     lab = labs.start("redis", progress=False)
