@@ -232,3 +232,13 @@ def test_fanout_into_per_service_queues_keeps_events_for_an_offline_service(brok
         ch.exchange_delete(exchange)
         ch.queue_delete(online)
         ch.queue_delete(offline)
+
+
+def test_restart_broker_needs_the_lab_and_streaming_confirms_name_a_dead_broker():
+    from labs.runtime import free_port
+    with pytest.raises(TypeError, match="the Lab from labs.start"):
+        rabbit.restart_broker("amqp://guest:guest@127.0.0.1:1/%2F")
+    with pytest.raises(LabError, match="could not connect to RabbitMQ"):
+        rabbit.publish_streaming_confirms(f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F", "q", [{"n": 1}])
+    with pytest.raises(ValueError, match="window must be a whole number from 1 to 65535"):
+        rabbit.publish_streaming_confirms("amqp://x", "q", [], window=0)
