@@ -47,6 +47,20 @@ STARTING_BALANCES: dict[str, int] = {u.id: u.balance for u in SEED_USERS}
 MAX_MEMBERS = 16
 
 
+class _NoProgress:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix_str(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, desc: str, unit: str):
+    """A tqdm.auto bar, or nothing when LABS_PROGRESS=0 (as everywhere in labs)."""
+    if os.environ.get("LABS_PROGRESS", "1") == "0":
+        return _NoProgress()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -441,15 +455,26 @@ class ConsumerGroup:
     def wait_until_shared(self, members: int, timeout: float = 30.0) -> float:
         """Wait until `members` live members hold every partition between them, each a different
         share; returns the time (time.time()) it happened."""
+        if isinstance(members, bool) or not isinstance(members, int) or not 1 <= members <= MAX_MEMBERS:
+            raise ValueError(f"members must be a whole number from 1 to {MAX_MEMBERS}, got {members!r}")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            held = self.assignment()
-            owned = [p for parts in held.values() for p in parts]
-            if (sum(1 for parts in held.values() if parts) == members and len(held) == members
-                    and sorted(owned) == list(range(self.partitions))):
-                return max(e["t"] for m in self.members.values() for e in list(m.events)
-                           if e.get("event") == "assigned")
-            time.sleep(0.05)
+        bar, shown = _progress(members, f"waiting for {members} member(s) to share {self.partitions} partitions",
+                               "member"), 0
+        try:
+            while time.monotonic() < deadline:
+                held = self.assignment()
+                owned = [p for parts in held.values() for p in parts]
+                holding = sum(1 for parts in held.values() if parts)
+                if holding > shown:
+                    bar.update(min(holding, members) - shown)
+                    shown = min(holding, members)
+                if (holding == members and len(held) == members
+                        and sorted(owned) == list(range(self.partitions))):
+                    return max(e["t"] for m in self.members.values() for e in list(m.events)
+                               if e.get("event") == "assigned")
+                time.sleep(0.05)
+        finally:
+            bar.close()
         raise TimeoutError(f"group {self.group!r}: not shared by {members} members within {timeout:g} s; "
                            f"now {self.assignment()}")
 
@@ -703,11 +728,17 @@ def crash_side_by_side(lab: Lab | dict | str, topic: str, group_prefix: str, wor
     from concurrent.futures import ThreadPoolExecutor
 
     workdir = Path(workdir)
-    with ThreadPoolExecutor(2) as pool:
-        runs = {kind: pool.submit(crash_before_commit, lab, topic, f"{group_prefix}-{kind}",
-                                  workdir / f"{kind}.sqlite", kind == "idempotent", **options)
-                for kind in ("naive", "idempotent")}
-        return {kind: run.result() for kind, run in runs.items()}
+    bar = _progress(2, "crash, then restart: naive and idempotent consumers", "run")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = {kind: pool.submit(crash_before_commit, lab, topic, f"{group_prefix}-{kind}",
+                                      workdir / f"{kind}.sqlite", kind == "idempotent", **options)
+                    for kind in ("naive", "idempotent")}
+            for run in runs.values():
+                run.add_done_callback(lambda _: bar.update(1))
+            return {kind: run.result() for kind, run in runs.items()}
+    finally:
+        bar.close()
 
 
 if __name__ == "__main__":  # python -m labs.eventlog member|charger '<json config>'
