@@ -88,11 +88,15 @@ def test_bad_arguments_are_refused_with_the_allowed_range(call, fragment):
 
 # --- on the brokers --------------------------------------------------------------------
 
+def _box_office(brokers, prefix: str, partitions: int) -> tuple[str, eventlog.BoxOffice]:
+    topic = _topic(prefix)
+    lk.create_topic(brokers, topic, partitions=partitions)
+    return topic, eventlog.BoxOffice(brokers, topic)
+
+
 @pytest.mark.brokers
 def test_replay_rebuilds_the_live_seats_and_a_time_replay_returns_only_what_came_after(brokers):
-    topic = _topic("replay")
-    lk.create_topic(brokers, topic, partitions=3)
-    office = eventlog.BoxOffice(brokers, topic)
+    topic, office = _box_office(brokers, "replay", partitions=3)
     try:
         events = eventlog.sample_workload(office, orders=30)
         assert office.refused and any(e.type == "OrderCancelled" for e in events)
@@ -112,9 +116,7 @@ def test_replay_rebuilds_the_live_seats_and_a_time_replay_returns_only_what_came
 
 @pytest.mark.brokers
 def test_each_group_reads_everything_and_keeps_its_own_offset(brokers):
-    topic = _topic("groups")
-    lk.create_topic(brokers, topic, partitions=2)
-    office = eventlog.BoxOffice(brokers, topic)
+    topic, office = _box_office(brokers, "groups", partitions=2)
     try:
         events = eventlog.sample_workload(office, orders=12)
     finally:
