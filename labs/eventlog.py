@@ -337,13 +337,19 @@ class ChildProcess:
     def __init__(self, role: str, config: dict) -> None:
         self.name = config.get("name", role)
         self.events: list[dict] = []
+        self.errors: list[str] = []  # the last lines it wrote to stderr, for error messages
         self._changed = threading.Condition()
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "labs.eventlog", role, json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True, close_fds=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         _watch(self.popen.pid)
         threading.Thread(target=self._read, name=f"eventlog-{self.name}", daemon=True).start()
+        threading.Thread(target=self._read_errors, name=f"eventlog-{self.name}-stderr", daemon=True).start()
+
+    def _read_errors(self) -> None:
+        for line in self.popen.stderr:
+            self.errors = (self.errors + [line.rstrip()])[-10:]
 
     def _read(self) -> None:
         for line in self.popen.stdout:
@@ -367,7 +373,8 @@ class ChildProcess:
                 if found is not None:
                     return found
                 if any(e.get("event") == "exited" for e in self.events):
-                    raise RuntimeError(f"{self.name} exited before {event!r}: {self.events[-3:]}")
+                    said = "\n".join(self.errors[-5:]) or "nothing on stderr"
+                    raise RuntimeError(f"{self.name} exited before {event!r}; its last words:\n{said}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"{self.name}: no {event!r} within {timeout:g} s")

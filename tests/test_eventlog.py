@@ -86,6 +86,13 @@ def test_bad_arguments_are_refused_with_the_allowed_range(call, fragment):
         call()
 
 
+def test_a_child_that_dies_early_says_why():
+    child = eventlog.ChildProcess("charger", {"name": "broken", "bootstrap": "127.0.0.1:1"})
+    with pytest.raises(RuntimeError, match=r"(?s)broken exited before 'assigned'.*KeyError: 'db'"):
+        child.wait_for("assigned", timeout=30)
+    assert child.popen.wait(timeout=10) != 0
+
+
 # --- on the brokers --------------------------------------------------------------------
 
 def _box_office(brokers, prefix: str, partitions: int) -> tuple[str, eventlog.BoxOffice]:
