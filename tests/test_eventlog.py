@@ -72,7 +72,7 @@ def test_the_naive_ledger_charges_twice_and_the_idempotent_one_once(tmp_path):
 @pytest.mark.parametrize("call, fragment", [
     (lambda: eventlog.sample_workload(None, orders=0), "orders must be a whole number from 1 to 10000"),
     (lambda: eventlog.sample_workload(None, cancel_every=1), "cancel_every must be a whole number from 2"),
-    (lambda: eventlog.read_until_quiet(None, idle_ms=10), "idle_ms must be a whole number of milliseconds from 50"),
+    (lambda: eventlog.read_to_end(None, idle_ms=10), "idle_ms must be a whole number of milliseconds from 50"),
     (lambda: eventlog.replay_consumer("127.0.0.1:1", "t", since_ms=-5), "since_ms must be a whole number"),
     (lambda: eventlog.crash_before_commit("127.0.0.1:1", "t", "g", "x.db", True, crash_after=20, commit_every=10),
      "must not be a multiple of commit_every"),
