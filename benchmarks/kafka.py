@@ -21,6 +21,7 @@ from pathlib import Path
 # Run as a script, this file's directory comes first on sys.path and the file itself would
 # shadow the kafka-python package named `kafka`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+os.environ.setdefault("LABS_PROGRESS", "0")  # the figures, not a progress bar per group wait
 
 import labs  # noqa: E402
 from labs import eventlog  # noqa: E402
