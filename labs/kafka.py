@@ -63,6 +63,8 @@ TANSU_DIFFERENCES: list[str] = [
     "Topic configs such as retention.ms are accepted but not enforced (records stay), and describe_configs "
     "reports none of them.",
     "No create_partitions: choose the partition count when you create the topic.",
+    "offsets_for_times() answers offset 0 with timestamp -1 for a partition holding no record at or after "
+    "the time (Apache Kafka answers None); treat timestamp -1 as 'nothing that recent'.",
     "delete_records drops the client's connection instead of deleting records.",
     "kafka-python's describe_groups fails to parse the answer; list_groups (state 'Unknown') and "
     "list_group_offsets work.",
@@ -174,7 +176,7 @@ def consumer(lab: Lab | dict | str, *topics: str, group_id: str | None = None, *
     Keys and values come back as bytes unless you pass key/value_deserializer (TEXT, JSON).
     """
     for topic in topics:
-        _check_topic_name(topic)
+        check_topic_name(topic)
     if group_id is not None and (not isinstance(group_id, str) or not group_id):
         raise ValueError(f"group_id must be a non-empty string or None, got {group_id!r}")
     config: dict[str, Any] = {"bootstrap_servers": bootstrap(lab), **consumer_settings(lab), "group_id": group_id}
@@ -200,7 +202,7 @@ def create_topic(lab: Lab | dict | str, name: str, partitions: int = 1) -> int:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    _check_topic_name(name)
+    check_topic_name(name)
     if isinstance(partitions, bool) or not isinstance(partitions, int) or not (
             MIN_PARTITIONS <= partitions <= MAX_PARTITIONS):
         raise ValueError(f"partitions must be a whole number from {MIN_PARTITIONS} to {MAX_PARTITIONS}, "
@@ -218,6 +220,19 @@ def create_topic(lab: Lab | dict | str, name: str, partitions: int = 1) -> int:
         raise LabError(f"topic {name!r} already exists with {existing} partition(s), not {partitions}; "
                        f"delete it (admin(lab).delete_topics([{name!r}])) or use another name")
     return partitions if existing is None else existing
+
+
+def partitions(lab: Lab | dict | str, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic` (for assign()); ValueError when the topic does not exist."""
+    check_topic_name(topic)
+    client = admin(lab)
+    try:
+        count = _partition_count(client, topic)
+    finally:
+        client.close()
+    if not count:
+        raise ValueError(f"topic {topic!r} does not exist; create it with create_topic(lab, {topic!r}, partitions=...)")
+    return [TopicPartition(topic, p) for p in range(count)]
 
 
 def wait_for_assignment(consumer: KafkaConsumer, timeout: float = 10.0) -> set[TopicPartition]:
@@ -278,9 +293,13 @@ def _keep_finished_joins(client: KafkaConsumer) -> None:
     coordinator.join_group_async = join_group_async
 
 
-def _check_topic_name(name: object) -> None:
+def check_topic_name(name: object) -> None:
+    """ValueError unless `name` is a valid Kafka topic name."""
     if not isinstance(name, str) or not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
         raise ValueError(f"a topic name is 1-249 characters from a-z, A-Z, 0-9, '.', '_' and '-', got {name!r}")
+
+
+_check_topic_name = check_topic_name  # the name it had before it was public
 
 
 def _partition_count(client: KafkaAdminClient, name: str) -> int | None:
