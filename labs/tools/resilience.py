@@ -262,7 +262,7 @@ def plot_attempts(logs: Sequence[AttemptLog], title: str = "when each client's a
         ax.set_yticks([])
         ax.set_ylabel(log.label, rotation=0, ha="right", va="center")
         ax.grid(axis="x", alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize=8, ncol=len(numbers))
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     axes[-1, 0].set_xlabel("seconds since the clients started")
     axes[0, 0].set_title(title)
     fig.tight_layout()
