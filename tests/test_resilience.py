@@ -234,3 +234,18 @@ def test_handoff_rejects_bad_settings(lab):
 def test_timeouts_and_deadlines_end_slow_calls_early(lab):
     assert rz.httpx_timeout(lab, timeout=0.2, stall_ms=800)["outcome"] == "ReadTimeout"
     assert rz.grpc_deadline(lab, deadline_s=0.1, slow_ms=500)["code"] == "DEADLINE_EXCEEDED"
+
+
+def test_the_hidden_dependency_also_times_out_when_notifications_is_only_slow(lab):
+    from labs.ticketing import FaultRules
+    courier = handoff.Courier(lab, queue="test.lesson03.slow").start()
+    outbox = handoff.Outbox(lab, queue="test.lesson03.slow")
+    outbox.purge()
+    try:
+        with FaultRules(lab, "notifications").injected("POST /notifications", added_latency_ms=1500):
+            with pytest.raises(handoff.HiddenDependencyTimeout):
+                handoff.send_and_wait(outbox, lab, "u5", f"slow {time.time()}", deadline_s=0.8)
+    finally:
+        courier.stop()
+        outbox.purge()
+        outbox.close()
