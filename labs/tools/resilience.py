@@ -391,6 +391,7 @@ def breaker_under_faults(lab: Any, breaker: RecordedBreaker, faults: Sequence[tu
         last_good.update(get_user(client))
         breaker.started = clock()
         breaker.states[:] = [(0.0, breaker.state)]
+        breaker.calls.clear()
         rule_id = None
         while (now := clock() - breaker.started) < duration:
             failing = any(since <= now < until for since, until in faults)
