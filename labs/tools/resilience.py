@@ -1,0 +1,496 @@
+"""Making synchronous calls survivable: timeouts, retries, retry budgets, circuit breakers,
+fallbacks and bulkheads, each small enough to read in one go, with what a lesson needs to plot them.
+
+    from labs.tools import resilience as rz
+    retry = rz.retrying(attempts=4, base=0.1, jitter=True)      # tenacity: exponential backoff, full jitter
+    retry(client.get, "/users/u1")
+    breaker = rz.RecordedBreaker(fail_max=5, reset_timeout=0.5)  # pybreaker, every state change recorded
+    breaker.call(client.get, "/users/u1"); rz.plot_breaker(breaker)
+    with rz.Bulkhead("users", max_concurrent=4) as users_pool:  # a bounded pool per dependency
+        users_pool.submit(client.get, "/users/u1").result()
+
+Retries come from tenacity and the breaker from pybreaker (both well kept). Neither has a retry
+budget nor a bulkhead, so those two are written here, in a few lines each.
+
+Layer: tools (imports tenacity, pybreaker, httpx and the ticketing components, never a lesson).
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pybreaker
+import tenacity
+
+clock = time.monotonic
+MAX_ATTEMPTS = 20
+MAX_WAIT_S = 60.0
+MAX_POOL = 256
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _seconds(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number of seconds from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+# ---- retries ------------------------------------------------------------------------------------------
+
+class full_jitter(tenacity.wait_exponential):
+    """tenacity's wait_random_exponential (a wait drawn uniformly from 0 to base * 2**n, capped), with
+    its own random generator, so a seeded run draws the same waits again."""
+
+    def __init__(self, multiplier: float, max: float, seed: int | None = None):
+        super().__init__(multiplier=multiplier, max=max)
+        self.rng = random.Random(seed)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return self.rng.uniform(0, super().__call__(retry_state))
+
+
+class RetryBudget:
+    """Retries may add at most `ratio` of the requests on top of them (plus `min_retries` so a quiet
+    client can still retry at all). When a dependency fails for everyone, each caller's retries stop
+    at the budget instead of multiplying the load on it (the retry storm). tenacity has no budget,
+    hence this class; Envoy, Finagle and gRPC's retry throttling work the same way."""
+
+    def __init__(self, ratio: float = 0.1, min_retries: int = 3):
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ValueError(f"ratio must be a number from 0 to 1 (retries per request), got {ratio!r}")
+        self.ratio, self.min_retries = float(ratio), _whole("min_retries", min_retries, 0, 1000)
+        self.requests = self.retries = self.refused = 0
+        self._lock = threading.Lock()
+
+    def record_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def try_spend(self) -> bool:
+        """True (and counted) when one more retry fits the budget."""
+        with self._lock:
+            if self.retries < self.min_retries + self.ratio * self.requests:
+                self.retries += 1
+                return True
+            self.refused += 1
+            return False
+
+    def __repr__(self) -> str:
+        return f"<RetryBudget {self.ratio:.0%}: {self.retries} retries for {self.requests} requests, {self.refused} refused>"
+
+
+@dataclass
+class AttemptLog:
+    """When each attempt started, as (seconds since `started`, attempt number starting at 1)."""
+    label: str = "attempts"
+    started: float = field(default_factory=clock)
+    attempts: list[tuple[float, int]] = field(default_factory=list)
+
+    def record(self, attempt_number: int) -> None:
+        self.attempts.append((clock() - self.started, attempt_number))
+
+    def times_of(self, attempt_number: int) -> list[float]:
+        return [t for t, n in self.attempts if n == attempt_number]
+
+
+def retrying(attempts: int = 4, base: float = 0.1, cap: float = 5.0, jitter: bool = True,
+             retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+             budget: RetryBudget | None = None, log: AttemptLog | None = None,
+             seed: int | None = None) -> tenacity.Retrying:
+    """A tenacity policy: up to `attempts` tries, waiting base*2**n seconds (capped at `cap`) between
+    them, drawn uniformly from 0 to that with `jitter` ("full jitter"), retrying only `retry_on`
+    errors and only while `budget` allows. Call it: `retrying(...)(fn, *args)`; the last error is
+    re-raised when every attempt failed."""
+    _whole("attempts", attempts, 1, MAX_ATTEMPTS)
+    _seconds("base", base, 0, MAX_WAIT_S)
+    _seconds("cap", cap, 0, MAX_WAIT_S)
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        if not state.outcome.failed or not isinstance(state.outcome.exception(), retry_on):
+            return False
+        if state.attempt_number >= attempts:  # no attempt left: do not spend budget on it
+            return False
+        return budget is None or budget.try_spend()
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if budget is not None and state.attempt_number == 1:
+            budget.record_request()
+        if log is not None:
+            log.record(state.attempt_number)
+
+    wait = (full_jitter(base, cap, seed) if jitter else tenacity.wait_exponential(multiplier=base, max=cap))
+    return tenacity.Retrying(stop=tenacity.stop_after_attempt(attempts), wait=wait, retry=should_retry,
+                             before=before, reraise=True)
+
+
+# ---- circuit breaker ----------------------------------------------------------------------------------
+
+STATES = ("closed", "half-open", "open")
+
+
+class RecordedBreaker(pybreaker.CircuitBreakerListener):
+    """A pybreaker circuit breaker that records its state changes and every call's outcome
+    ("ok", "failed", or "rejected" without reaching the dependency) for a plot.
+
+    enabled=False passes every call straight through (no breaker): the lesson's tests use it to show
+    that a claim about the breaker fails without one."""
+
+    def __init__(self, fail_max: int = 5, reset_timeout: float = 1.0, enabled: bool = True,
+                 exclude: Sequence[type[BaseException]] = ()):
+        _whole("fail_max", fail_max, 1, 1000)
+        _seconds("reset_timeout", reset_timeout, 0.01, 3600)
+        self.enabled = enabled
+        self.breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, listeners=[self],
+                                                exclude=list(exclude), throw_new_error_on_trip=False)
+        self.started = clock()
+        self.states: list[tuple[float, str]] = [(0.0, "closed")]
+        self.calls: list[tuple[float, str]] = []
+
+    def state_change(self, cb, old_state, new_state) -> None:  # pybreaker's listener hook
+        self.states.append((clock() - self.started, new_state.name))
+
+    @property
+    def state(self) -> str:
+        return self.breaker.current_state if self.enabled else "closed"
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        at = clock() - self.started
+        try:
+            result = self.breaker.call(fn, *args, **kwargs) if self.enabled else fn(*args, **kwargs)
+        except pybreaker.CircuitBreakerError:
+            self.calls.append((at, "rejected"))
+            raise
+        except Exception:
+            self.calls.append((at, "failed"))
+            raise
+        self.calls.append((at, "ok"))
+        return result
+
+    def count(self, outcome: str, since: float = 0.0, until: float = float("inf")) -> int:
+        return sum(1 for t, o in self.calls if o == outcome and since <= t < until)
+
+    def states_seen(self) -> list[str]:
+        return [s for _, s in self.states]
+
+
+def call_with_fallback(call: Callable[[], Any], fallback: Callable[[BaseException], Any],
+                       on: type[BaseException] | tuple[type[BaseException], ...] = Exception) -> tuple[Any, bool]:
+    """(the answer, True when it came from `fallback`): a degraded answer instead of an error."""
+    try:
+        return call(), False
+    except on as exc:
+        return fallback(exc), True
+
+
+# ---- bulkhead -----------------------------------------------------------------------------------------
+
+class BulkheadFull(RuntimeError):
+    """The dependency's pool is busy and its waiting room full: refused at once instead of queueing."""
+
+
+class Bulkhead:
+    """A bounded pool for the calls to one dependency: at most `max_concurrent` run and `max_waiting`
+    wait; more are refused with BulkheadFull. One slow dependency can then tie up its own threads
+    only, never the ones other calls need. (No maintained Python library offers this; a thread pool
+    and a semaphore are all it takes.)"""
+
+    def __init__(self, name: str, max_concurrent: int, max_waiting: int = 0):
+        self.name = name
+        self.max_concurrent = _whole("max_concurrent", max_concurrent, 1, MAX_POOL)
+        self.max_waiting = _whole("max_waiting", max_waiting, 0, 100_000)
+        self._slots = threading.BoundedSemaphore(max_concurrent + max_waiting)
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix=f"bulkhead-{name}")
+        self.refused = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            raise BulkheadFull(f"{self.name}: {self.max_concurrent} calls running and {self.max_waiting} waiting")
+        future = self._pool.submit(fn, *args, **kwargs)
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "Bulkhead":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---- numbers a lesson quotes ---------------------------------------------------------------------------
+
+def spread_ms(times: Sequence[float]) -> float:
+    """Standard deviation of start times, in ms: how far apart attempts that were due together landed."""
+    if len(times) < 2:
+        raise ValueError("spread needs at least two times")
+    mean = sum(times) / len(times)
+    return (sum((t - mean) ** 2 for t in times) / (len(times) - 1)) ** 0.5 * 1e3
+
+
+def percentile_ms(seconds: Sequence[float], q: float = 0.99) -> float:
+    if not seconds:
+        raise ValueError("no durations")
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3
+
+
+# ---- plots --------------------------------------------------------------------------------------------
+
+def plot_attempts(logs: Sequence[AttemptLog], title: str = "when each client's attempts started"):
+    """One row of dots per policy; colour = attempt number. Lockstep retries line up in columns."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(logs), 1, figsize=(8, 1.1 + 1.3 * len(logs)), sharex=True, squeeze=False)
+    for ax, log in zip(axes[:, 0], logs):
+        rng = random.Random(0)  # vertical scatter only, so dots that coincide stay visible
+        numbers = sorted({n for _, n in log.attempts})
+        for n in numbers:
+            ts = log.times_of(n)
+            ax.scatter(ts, [rng.uniform(-0.3, 0.3) for _ in ts], s=16, label=f"attempt {n}")
+        ax.set_yticks([])
+        ax.set_ylabel(log.label, rotation=0, ha="right", va="center")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    axes[-1, 0].set_xlabel("seconds since the clients started")
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_breaker(breaker: RecordedBreaker, faults: Sequence[tuple[float, float]] = (),
+                 title: str = "circuit breaker state while the dependency fails"):
+    """The breaker's state as a step line over time, each call as a dot (green ok, red failed,
+    grey rejected without a network call), and the fault windows shaded."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    level = {s: i for i, s in enumerate(STATES)}
+    end = max([t for t, _ in breaker.calls] + [t for t, _ in breaker.states]) + 0.05
+    xs = [t for t, _ in breaker.states] + [end]
+    ys = [level[s] for _, s in breaker.states] + [level[breaker.states[-1][1]]]
+    ax.step(xs, ys, where="post", color="black", lw=2, label="breaker state")
+    colours = {"ok": "tab:green", "failed": "tab:red", "rejected": "tab:gray"}
+    for outcome, colour in colours.items():
+        ts = [t for t, o in breaker.calls if o == outcome]
+        ax.scatter(ts, [level["closed"] - 0.35] * len(ts), s=10, color=colour, label=f"call {outcome}")
+    for i, (since, until) in enumerate(faults):
+        ax.axvspan(since, until, color="tab:red", alpha=0.1, label="dependency failing" if i == 0 else None)
+    ax.set_yticks(range(len(STATES)), STATES)
+    ax.set_ylim(-0.6, len(STATES) - 0.5)
+    ax.set_xlabel("seconds")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---- the lesson's experiments on the users service ----------------------------------------------------
+# Each puts its fault on `GET /users/{user_id}` with FaultRules, so the service itself counts the calls
+# that reached it (a rule's `matched`): what a retry storm does to a dependency is measured there.
+
+USERS_ROUTE = "GET /users/{user_id}"
+
+
+def users_client(lab: Any, timeout: float | None = 5.0, base_url: str | None = None):
+    """A plain httpx client of the users service (or of a proxy in front of it)."""
+    import httpx
+    return httpx.Client(base_url=base_url or lab.endpoint("users")["http"], timeout=timeout)
+
+
+def get_user(client: Any, user_id: str = "u1") -> dict:
+    """One real call; a 5xx raises httpx.HTTPStatusError, like a refused or timed-out call raises its error."""
+    response = client.get(f"/users/{user_id}")
+    response.raise_for_status()
+    return response.json()
+
+
+def retry_waves(lab: Any, jitter: bool, clients: int = 10, attempts: int = 4, base: float = 0.1,
+                seed: int = 3) -> AttemptLog:
+    """`clients` threads call users at the same moment while the link to it is down (a chaos proxy
+    refusing connections), each retrying with exponential backoff, with or without full jitter.
+    Returns when each attempt started. A refused connection fails in microseconds, so any spread
+    between the clients comes from the waits, not from a busy server answering them one by one."""
+    import httpx
+
+    from . import chaos
+
+    _whole("clients", clients, 2, 100)
+    log = AttemptLog("full jitter" if jitter else "no jitter")
+    go = threading.Barrier(clients + 1)
+
+    def one_client(i: int) -> None:
+        policy = retrying(attempts, base=base, cap=MAX_WAIT_S, jitter=jitter, retry_on=httpx.HTTPError, log=log,
+                          seed=seed * 1000 + i)
+        go.wait()
+        try:
+            policy(get_user, session)
+        except httpx.HTTPError:
+            pass
+
+    proxy = chaos.proxy(lab, "users", name="users-retry-waves")
+    # One httpx client serves every thread (it is thread-safe): a client each would cost ~50 ms apiece.
+    with users_client(lab, base_url=proxy.url_for()) as session, proxy.down():
+        threads = [threading.Thread(target=one_client, args=(i,), daemon=True) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        log.started = clock()
+        go.wait()
+        for thread in threads:
+            thread.join()
+    return log
+
+
+def retry_storm(lab: Any, requests: int = 100, attempts: int = 4, budget: RetryBudget | None = None,
+                error_rate: float = 1.0, seed: int = 5) -> dict[str, Any]:
+    """`requests` calls to a users service failing `error_rate` of the time, each retried up to
+    `attempts` tries (immediately: the naive way), within `budget` if given. The amplification is
+    the calls the service counted divided by the requests made."""
+    import httpx
+
+    from ..components.ticketing.faults import FaultRules
+
+    _whole("requests", requests, 1, 100_000)
+    policy = retrying(attempts, base=0, jitter=False, retry_on=httpx.HTTPError, budget=budget)
+    succeeded = 0
+    with users_client(lab) as client, FaultRules(lab, "users") as faults:
+        with faults.injected(USERS_ROUTE, error_rate=error_rate, http_status=503, seed=seed) as rule:
+            for _ in range(requests):
+                try:
+                    policy(get_user, client)
+                    succeeded += 1
+                except httpx.HTTPError:
+                    pass
+    return {"requests": requests, "calls_at_server": rule["matched"], "amplification": rule["matched"] / requests,
+            "succeeded": succeeded, "budget": repr(budget) if budget else "none"}
+
+
+def breaker_under_faults(lab: Any, breaker: RecordedBreaker, faults: Sequence[tuple[float, float]] = ((0.5, 1.7),),
+                         duration: float = 2.8, every: float = 0.02) -> dict[str, Any]:
+    """Call users every `every` seconds for `duration` seconds through `breaker`, with a fallback
+    (the last answer seen), while users fails every call inside the `faults` windows (seconds from
+    the start). Counts what the caller got and what reached users while it failed."""
+    from ..components.ticketing.faults import FaultRules
+
+    _seconds("duration", duration, 0.1, 60)
+    _seconds("every", every, 0.001, 10)
+    last_good: dict = {}
+    answered = fallbacks = attempted_in_faults = reached_in_faults = 0
+    with users_client(lab, timeout=1.0) as client, FaultRules(lab, "users") as rules:
+        last_good.update(get_user(client))
+        breaker.started = clock()
+        breaker.states[:] = [(0.0, breaker.state)]
+        breaker.calls.clear()
+        rule_id = None
+        while (now := clock() - breaker.started) < duration:
+            failing = any(since <= now < until for since, until in faults)
+            if failing and rule_id is None:
+                rule_id = rules.add(USERS_ROUTE, error_rate=1.0, http_status=503)
+            elif not failing and rule_id is not None:
+                reached_in_faults += rules.remove(rule_id)["matched"]
+                rule_id = None
+            attempted_in_faults += failing
+            answer, used_fallback = call_with_fallback(lambda: breaker.call(get_user, client),
+                                                       lambda exc: dict(last_good, stale=True))
+            answered += bool(answer)
+            fallbacks += used_fallback
+            if not used_fallback:
+                last_good = answer
+            time.sleep(max(0.0, every - (clock() - breaker.started - now)))
+        if rule_id is not None:
+            reached_in_faults += rules.remove(rule_id)["matched"]
+    calls = len(breaker.calls)
+    return {"calls": calls, "answered": answered, "fallbacks": fallbacks, "calls_while_failing": attempted_in_faults,
+            "reached_users_while_failing": reached_in_faults, "states": breaker.states_seen()}
+
+
+def bulkhead_demo(lab: Any, isolated: bool, slow_calls: int = 8, fast_calls: int = 6, threads: int = 4,
+                  slow_ms: float = 500) -> dict[str, Any]:
+    """A caller with `threads` threads for calls to users (made slow: `slow_ms` each) and to concerts
+    (fast). Shared: one pool for both. Isolated: a bulkhead each, half the threads each, and users'
+    calls beyond its pool and one waiting round refused at once. Returns each call's time from
+    submit to answer (queueing included), in ms."""
+    from ..components.ticketing.faults import FaultRules
+
+    _whole("threads", threads, 2, MAX_POOL)
+    timings: dict[str, list[float]] = {"users": [], "concerts": []}
+    refused = 0
+    with users_client(lab) as users, users_client(lab, base_url=lab.endpoint("concerts")["http"]) as concerts, \
+            FaultRules(lab, "users") as rules, rules.injected(USERS_ROUTE, added_latency_ms=slow_ms):
+        if isolated:
+            pools = {"users": Bulkhead("users", threads // 2, max_waiting=threads // 2),
+                     "concerts": Bulkhead("concerts", threads - threads // 2, max_waiting=1000)}
+        else:
+            shared = Bulkhead("shared", threads, max_waiting=1000)
+            pools = {"users": shared, "concerts": shared}
+
+        def timed(kind: str, call: Callable[[], Any]) -> Future | None:
+            submitted = clock()
+            try:
+                future = pools[kind].submit(call)
+            except BulkheadFull:
+                return None
+            future.add_done_callback(lambda _: timings[kind].append((clock() - submitted) * 1e3))
+            return future
+
+        futures = [timed("users", lambda: users.get("/users/u1")) for _ in range(slow_calls)]
+        futures += [timed("concerts", lambda: concerts.get("/concerts/c1")) for _ in range(fast_calls)]
+        refused = futures.count(None)
+        for future in futures:
+            if future is not None:
+                future.result()
+        for pool in set(pools.values()):
+            pool.close()
+    return {"concerts_ms": sorted(timings["concerts"]), "users_ms": sorted(timings["users"]), "users_refused": refused}
+
+
+def httpx_timeout(lab: Any, timeout: float | None, stall_ms: int = 1500) -> dict[str, Any]:
+    """One call to users through a chaos proxy that holds every answer back `stall_ms`: with an httpx
+    timeout the caller gets an error after `timeout` s; without one it waits as long as the stall."""
+    import httpx
+
+    from . import chaos
+
+    proxy = chaos.proxy(lab, "users")
+    started = clock()
+    with users_client(lab, timeout=timeout, base_url=proxy.url_for()) as client, \
+            proxy.toxic("latency", latency=stall_ms):
+        try:
+            get_user(client)
+            outcome = "answered"
+        except httpx.TimeoutException as exc:
+            outcome = type(exc).__name__
+    return {"timeout_s": timeout, "outcome": outcome, "seconds": clock() - started}
+
+
+def grpc_deadline(lab: Any, deadline_s: float, slow_ms: float = 1000) -> dict[str, Any]:
+    """One GetUser RPC to a users service slowed by `slow_ms`, with a gRPC deadline of `deadline_s`."""
+    import grpc
+
+    from ..components.ticketing.faults import FaultRules
+    from ..protos import ticketing_pb2 as pb
+    from ..protos import ticketing_pb2_grpc as pb_grpc
+
+    _seconds("deadline_s", deadline_s, 0.001, 60)
+    with grpc.insecure_channel(lab.endpoint("users")["grpc"]) as channel, FaultRules(lab, "users") as rules:
+        stub = pb_grpc.UsersStub(channel)
+        stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=5)  # connect first: time the call only
+        with rules.injected("/ticketing.v1.Users/GetUser", added_latency_ms=slow_ms):
+            started = clock()
+            try:
+                stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=deadline_s)
+                code = "OK"
+            except grpc.RpcError as exc:
+                code = exc.code().name
+            return {"deadline_s": deadline_s, "code": code, "seconds": clock() - started}
