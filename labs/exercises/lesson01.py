@@ -30,17 +30,20 @@ def check_predict_then_measure(predict_then_measure, lab) -> str:
         true_hop = bench.measure(lambda: rest.get_user("u1"), n=CALLS, label="check: one hop", progress=False)
         true_order = bench.measure(lambda: rest.place_order("u1", "c1"), n=CALLS, label="check: one order",
                                    progress=False)
-    if not _within(hop, true_hop.median_ms, 3):
+    # The learner's timings and the check's own are taken at different moments; on a busy machine
+    # they can differ by several times, so they only have to agree within a factor of 5. The
+    # prediction is judged against the learner's own measurement, taken at the same time as it.
+    if not _within(hop, true_hop.median_ms, 5):
         raise NotYet(f"hop_ms is {hop:.3g}, but one get_user call measures {true_hop.median_ms:.3g} ms here: "
                      "take the median of 100 calls, in milliseconds")
-    if not _within(measured, true_order.median_ms, 3):
+    if not _within(measured, true_order.median_ms, 5):
         raise NotYet(f"measured_ms is {measured:.3g}, but one order measures {true_order.median_ms:.3g} ms here")
-    if not _within(predicted, true_order.median_ms, 3):
-        off = true_order.median_ms / predicted if predicted > 0 else float("inf")
-        raise NotYet(f"your prediction ({predicted:.3g} ms) is {off:.1f}x off the real {true_order.median_ms:.3g} ms: "
+    if not _within(predicted, measured, 3):
+        off = measured / predicted if predicted > 0 else float("inf")
+        raise NotYet(f"your prediction ({predicted:.3g} ms) is {off:.1f}x off your measurement ({measured:.3g} ms): "
                      "how many calls, one after another, did the trace show for one order?")
-    ratio = true_order.median_ms / predicted
+    ratio = measured / predicted
     why = (" Calls between services cost more than calls from here: the caller is itself serving a request."
            if ratio > 1.2 else "")
-    return (f"one hop {true_hop.median_ms:.2f} ms, you predicted {predicted:.1f} ms, an order measures "
-            f"{true_order.median_ms:.1f} ms ({ratio:.2f}x your prediction).{why}")
+    return (f"one hop {hop:.2f} ms, you predicted {predicted:.1f} ms, you measured an order at "
+            f"{measured:.1f} ms ({ratio:.2f}x your prediction).{why}")
