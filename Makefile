@@ -17,7 +17,7 @@ test: setup
 	$(MAKE) --no-print-directory test-unit test-notebooks test-nonroot
 
 test-unit:
-	$(PYTEST) tests -q
+	$(PYTEST) tests -q --durations=15
 
 # Every notebook as the learner gets it (exercise checks say "not yet" and the run goes on).
 # The solution form (every check, exercises included, must pass) runs in test-unit, twice in one

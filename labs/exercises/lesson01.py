@@ -31,12 +31,13 @@ def check_predict_then_measure(predict_then_measure, lab) -> str:
         true_order = bench.measure(lambda: rest.place_order("u1", "c1"), n=CALLS, label="check: one order",
                                    progress=False)
     # The learner's timings and the check's own are taken at different moments; on a busy machine
-    # they can differ by several times, so they only have to agree within a factor of 5. The
-    # prediction is judged against the learner's own measurement, taken at the same time as it.
-    if not _within(hop, true_hop.median_ms, 5):
+    # (a CI run) they differed by up to 9x, so they only have to agree within a factor of 10: enough
+    # to catch seconds for milliseconds or a single call for a median. The prediction is judged
+    # against the learner's own measurement, taken at the same time as it.
+    if not _within(hop, true_hop.median_ms, 10):
         raise NotYet(f"hop_ms is {hop:.3g}, but one get_user call measures {true_hop.median_ms:.3g} ms here: "
                      "take the median of 100 calls, in milliseconds")
-    if not _within(measured, true_order.median_ms, 5):
+    if not _within(measured, true_order.median_ms, 10):
         raise NotYet(f"measured_ms is {measured:.3g}, but one order measures {true_order.median_ms:.3g} ms here")
     if not _within(predicted, measured, 3):
         off = measured / predicted if predicted > 0 else float("inf")
