@@ -8,6 +8,7 @@ bytes a screen costs counted.
     rest.order_screen(clients, "o1")                        # one screen, three requests
     rest.unshown_bytes(body, shown={"name"})                # bytes fetched that the screen never shows
     with rest.serve_app(app) as base_url: ...               # your FastAPI app on a loopback port
+    with rest.serve_app_http2(app) as base_url: ...         # ... served over HTTP/1.1 and HTTP/2
 """
 from __future__ import annotations
 
@@ -120,6 +121,56 @@ def serve_app(app: Any, startup_timeout: float = 10.0, log_level: str = "warning
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        thread.join(timeout=5)
+
+
+def service_app(name: str) -> Any:
+    """The FastAPI app a lab service runs, built in this process with its own seed data, to serve it
+    another way (e.g. with `serve_app_http2`). Only services that call no others: users, concerts,
+    notifications."""
+    from .components.ticketing.services import common, concerts, notifications, users
+
+    builders = {"users": users.build, "concerts": concerts.build, "notifications": notifications.build}
+    if name not in builders:
+        raise ValueError(f"name must be one of {', '.join(builders)} (services that call no others), got {name!r}")
+    return builders[name](common.Dependencies(name)).app
+
+
+@contextlib.contextmanager
+def serve_app_http2(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
+    """Run an ASGI app with hypercorn, which speaks HTTP/1.1 and HTTP/2 on the same port (HTTP/2 over
+    plain http:// when the client starts with HTTP/2's preface: httpx.Client(http1=False, http2=True)).
+    Yields its base URL; a daemon thread of this process serves it until the block ends."""
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from .runtime.ports import free_port
+
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=loop.run_until_complete, name="lesson-hypercorn", daemon=True,
+                              args=(serve(app, config, shutdown_trigger=stop.wait),))
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except httpx.TransportError:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"hypercorn did not start serving on 127.0.0.1:{port}") from None
+            time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=5)
 
 

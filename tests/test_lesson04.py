@@ -102,3 +102,24 @@ def test_uvicorn_answers_http2_requests_with_http11_only(lab):
         assert asks.get(url).http_version == "HTTP/1.1"
     with httpx.Client(http1=False, http2=True) as insists, pytest.raises(httpx.HTTPError):
         insists.get(url)
+
+
+def test_one_server_speaks_both_protocols_and_only_http2_shares_one_connection():
+    from labs import chaos, rest
+    from labs.tools import bench
+    with rest.serve_app_http2(rest.service_app("concerts")) as url:
+        door = chaos.server().ensure("test-h1-and-h2", upstream=url.removeprefix("http://"))
+        counts = {}
+        for http2 in (False, True):
+            before = door.stats()["connections"]
+            with httpx.Client(base_url=f"http://{door.address}", http1=not http2, http2=http2) as client:
+                assert client.get("/concerts/c1").http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+                bench.measure(lambda: client.get("/concerts/c1"), n=64, concurrency=16, progress=False)
+            counts[http2] = door.stats()["connections"] - before
+    assert counts[True] == 1 and counts[False] >= 4, counts
+
+
+def test_service_app_names_the_services_it_can_build():
+    from labs import rest
+    with pytest.raises(ValueError, match="users, concerts, notifications"):
+        rest.service_app("orders")
