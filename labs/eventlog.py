@@ -706,11 +706,11 @@ def crash_before_commit(lab: Lab | dict | str, topic: str, group: str, db: str |
 def queue_workload(amqp_url: str, queue: str, events: list[OrderEvent], consumers: int = 2) -> dict:
     """Publish `events` to a RabbitMQ queue, let `consumers` competing consumers drain it (acking
     each), then let one more consumer come late. Returns who got what and what the queue kept."""
-    import pika
-
     if isinstance(consumers, bool) or not isinstance(consumers, int) or not 1 <= consumers <= 16:
         raise ValueError(f"consumers must be a whole number from 1 to 16, got {consumers!r}")
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    from . import rabbit
+
+    connection = rabbit.connect(amqp_url)  # retries briefly; a clear error when RabbitMQ is down
     try:
         setup = connection.channel()
         setup.queue_delete(queue)

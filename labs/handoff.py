@@ -28,6 +28,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
+from . import rabbit
 from .components.ticketing.domain import Unavailable
 from .components.ticketing.remote import RestLink, RestNotifications
 
@@ -37,7 +38,8 @@ _couriers: dict[tuple[str, str], "Courier"] = {}  # one courier per broker and q
 
 
 def _connect(lab: Any) -> pika.BlockingConnection:
-    return pika.BlockingConnection(pika.URLParameters(lab.endpoint("rabbitmq")["amqp"]))
+    # labs.rabbit's connection: quick retries, and an error that says how to bring RabbitMQ back
+    return rabbit.connect(lab)
 
 
 class Outbox:
