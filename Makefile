@@ -16,7 +16,9 @@ test: setup
 	@SETUP_STRICT=1 ./scripts/setup.sh >/dev/null
 	$(MAKE) --no-print-directory test-unit test-notebooks test-nonroot
 
+# The layer rule first (seconds): no module of labs/ imports from a layer above its own.
 test-unit:
+	$(BIN)/lint-imports --no-cache
 	$(PYTEST) tests -q --durations=15
 
 # Every notebook as the learner gets it (exercise checks say "not yet" and the run goes on).

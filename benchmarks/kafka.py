@@ -24,9 +24,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 os.environ.setdefault("LABS_PROGRESS", "0")  # the figures, not a progress bar per group wait
 
 import labs  # noqa: E402
-from labs import eventlog  # noqa: E402
-from labs import kafka as lk  # noqa: E402
-from labs.tools import bench  # noqa: E402
+from labs.lessons import eventlog  # noqa: E402
+from labs.clients import kafka as lk  # noqa: E402
+from labs import bench  # noqa: E402
 
 RUNS = int(os.environ.get("LABS_BENCH_RUNS", "3"))
 

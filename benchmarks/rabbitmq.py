@@ -31,7 +31,8 @@ def timed(run) -> float:
 
 
 def publish_rate(lab, n: int, *, durable: bool, persistent: bool, confirms: bool) -> float:
-    from labs import rabbit
+    from labs.clients import rabbit
+    from labs.lessons import queues
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE, durable=durable)
         if confirms:
@@ -42,7 +43,7 @@ def publish_rate(lab, n: int, *, durable: bool, persistent: bool, confirms: bool
 
 
 def streaming_rate(lab, n: int) -> float:
-    from labs import rabbit
+    from labs.clients import rabbit
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE, durable=True)
     bodies = [{"n": i} for i in range(n)]
@@ -53,7 +54,7 @@ def streaming_rate(lab, n: int) -> float:
 
 
 def consume_rate(lab, n: int, *, auto_ack: bool) -> float:
-    from labs import rabbit
+    from labs.clients import rabbit
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE)
         for i in range(n):
@@ -76,11 +77,11 @@ def consume_rate(lab, n: int, *, auto_ack: bool) -> float:
 
 def restart_figures(lab) -> tuple[float, int]:
     """(seconds lab.restart took, messages counted back) with RESTART_MESSAGES durable messages waiting."""
-    from labs import rabbit
+    from labs.clients import rabbit
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE, durable=True)
     rabbit.publish_streaming_confirms(lab, QUEUE, [{"n": i} for i in range(RESTART_MESSAGES)])
-    seconds = rabbit.restart_broker(lab)
+    seconds = queues.restart_broker(lab)
     back = len({d.body["n"] for d in rabbit.drain(lab, QUEUE)})
     return seconds, back
 
@@ -88,7 +89,7 @@ def restart_figures(lab) -> tuple[float, int]:
 def main() -> int:
     os.environ.setdefault("LABS_PROGRESS", "0")
     import labs
-    from labs import rabbit
+    from labs.clients import rabbit
 
     lab = labs.start("rabbitmq", progress=False)
     rows = {

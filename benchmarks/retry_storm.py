@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 
 import labs  # noqa: E402
-from labs.ticketing import FaultRules  # noqa: E402
-from labs.tools import resilience as rz  # noqa: E402
+from labs.clients.faults import FaultRules  # noqa: E402
+from labs import resilience as rz  # noqa: E402
 
 REQUESTS = int(os.environ.get("LABS_BENCH_REQUESTS", "200"))
 ATTEMPTS = 4
@@ -38,11 +38,11 @@ def two_layers(lab, error_rate: float, budgeted: bool, seed: int = 5) -> dict:
     inner = rz.retrying(ATTEMPTS, base=0, jitter=False, retry_on=httpx.HTTPError, budget=inner_budget)
     outer = rz.retrying(ATTEMPTS, base=0, jitter=False, retry_on=httpx.HTTPError, budget=outer_budget)
     succeeded = 0
-    with rz.users_client(lab) as client, FaultRules(lab, "users") as faults, \
-            faults.injected(rz.USERS_ROUTE, error_rate=error_rate, http_status=503, seed=seed) as rule:
+    with rx.users_client(lab) as client, FaultRules(lab, "users") as faults, \
+            faults.injected(rx.USERS_ROUTE, error_rate=error_rate, http_status=503, seed=seed) as rule:
         for _ in range(REQUESTS):
             try:
-                outer(inner, rz.get_user, client)
+                outer(inner, rx.get_user, client)
                 succeeded += 1
             except httpx.HTTPError:
                 pass
@@ -55,8 +55,8 @@ def main() -> None:
     print(f"{'layers':>6} {'error rate':>10} | {'naive: calls/request':>20} {'success':>8} | "
           f"{'budget 10%: calls/request':>25} {'success':>8}")
     for error_rate in (0.1, 0.3, 0.5, 1.0):
-        naive = rz.retry_storm(lab, REQUESTS, ATTEMPTS, error_rate=error_rate)
-        budgeted = rz.retry_storm(lab, REQUESTS, ATTEMPTS, budget=rz.RetryBudget(0.1), error_rate=error_rate)
+        naive = rx.retry_storm(lab, REQUESTS, ATTEMPTS, error_rate=error_rate)
+        budgeted = rx.retry_storm(lab, REQUESTS, ATTEMPTS, budget=rz.RetryBudget(0.1), error_rate=error_rate)
         print(f"{1:>6} {error_rate:>10.0%} | {naive['amplification']:>19.2f}x {naive['succeeded'] / REQUESTS:>8.0%} | "
               f"{budgeted['amplification']:>24.2f}x {budgeted['succeeded'] / REQUESTS:>8.0%}")
     for error_rate in (0.5, 1.0):

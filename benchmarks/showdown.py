@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 import labs
-from labs import showdown
-from labs.tools import bench
+from labs.lessons import showdown
+from labs import bench
 
 N = int(os.environ.get("LABS_BENCH_CALLS", "1000"))
 N_SLOW = max(20, N // 10)

@@ -41,7 +41,7 @@ def measure(calls: dict[str, object], n: int) -> dict[str, tuple[float, float]]:
     """Median wall and client-CPU µs per call for each mode. The modes take turns call by call (in
     rotating order), so a busy moment of the machine hits them alike; only the call is timed."""
     from labs import trace
-    from labs.components import tracing
+    from labs import tracing
     modes = list(calls)
     wall: dict[str, list[int]] = {mode: [] for mode in modes}
     cpu: dict[str, list[int]] = {mode: [] for mode in modes}
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import labs
     from labs import trace
-    from labs.components import tracing
+    from labs import tracing
 
     os.environ.setdefault("LABS_PROGRESS", "0")
     _register_fixture_services()

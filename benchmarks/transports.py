@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import labs
-from labs.ticketing import GrpcTicketing, Monolith, RestTicketing
-from labs.tools import bench
+from labs.clients.ticketing import GrpcTicketing, Monolith, RestTicketing
+from labs import bench
 
 N = int(os.environ.get("LABS_BENCH_CALLS", "1000"))
 

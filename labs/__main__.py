@@ -57,7 +57,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import doctor
+    from .runtime.doctor import doctor
     report = doctor()
     print(report)
     return 0 if report.ok else 1

@@ -1,7 +1,7 @@
 """Solutions to the exercises of notebooks/01-method-call-to-network-call.ipynb."""
 
 # %% Exercise 01.1: predict the cost of a call chain from one hop, then measure it
-from labs.tools import bench
+from labs import bench
 
 
 def predict_then_measure(rest) -> dict:

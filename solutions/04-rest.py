@@ -3,7 +3,7 @@
 # %% Exercise 04.1: one request for the order screen
 from fastapi import FastAPI, HTTPException
 
-from labs.ticketing import NotFound
+from labs.clients.ticketing import NotFound
 
 
 def make_screen_api(shop) -> FastAPI:

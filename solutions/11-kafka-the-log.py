@@ -1,7 +1,7 @@
 """Solutions to the exercises of notebooks/11-kafka-the-log.ipynb."""
 
 # %% Exercise 11.1: rebuild every user's balance by replaying the order events
-from labs import eventlog
+from labs.lessons import eventlog
 
 
 def rebuild_balances(lab, topic) -> dict:

@@ -14,7 +14,7 @@ def _within(value: float, reference: float, factor: float) -> bool:
 @register_exercise("01.1", "predict a call chain, then measure it", answer="predict_then_measure",
                    needs=("orders",))
 def check_predict_then_measure(predict_then_measure, lab) -> str:
-    from ..components.ticketing.clients import RestTicketing
+    from ..clients.ticketing import RestTicketing
 
     if not callable(predict_then_measure):
         raise NotYet("define a function `predict_then_measure(rest)` that returns a dict")

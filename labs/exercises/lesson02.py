@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import httpx
 
-from .. import fallacies
-from ..tools import chaos
+from ..lessons import fallacies
+from ..clients import chaos
 from ..tools.check import NotYet, register_exercise
 
 ORDERS = 15

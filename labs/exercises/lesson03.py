@@ -25,8 +25,8 @@ def run_schedule(protect: Callable[[Callable[[float | None], dict]], Callable[[]
     is measured on."""
     import httpx
 
-    from ..components.ticketing.faults import FaultRules
-    from ..tools import chaos
+    from ..clients.faults import FaultRules
+    from ..clients import chaos
 
     proxy = chaos.proxy(lab, "users", name="users-exercise-03-1", seed=SEED)
     proxy.add("latency", latency=STALL_MS, toxicity=STALLED_SHARE)

@@ -12,8 +12,8 @@ def check_screen_api(make_screen_api, lab) -> str:
     import httpx
     from fastapi import FastAPI
 
-    from .. import rest
-    from ..components.ticketing.clients import RestTicketing
+    from ..lessons import rest
+    from ..clients.ticketing import RestTicketing
 
     if not callable(make_screen_api):
         raise NotYet("define a function `make_screen_api(shop)` that returns a FastAPI app")

@@ -12,7 +12,7 @@ MAX_AHEAD = 100
 def check_waiting_room(WaitingRoom, lab) -> str:
     import grpc
 
-    from .. import rpc
+    from ..lessons import rpc
     from ..protos import ticketing_pb2 as pb
     from ..protos import ticketing_pb2_grpc as pb_grpc
 

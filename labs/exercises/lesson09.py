@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import uuid
 
-from .. import events, rabbit
+from ..clients import rabbit
+from ..lessons import events, queues
 from ..runtime import LabError
 from ..tools.check import NotYet, register_exercise
 
@@ -25,7 +26,7 @@ def check_idempotent_charge(charge, lab) -> str:
         # two different payments of the same amount, each delivered twice (a crash before the ack)
         for _ in range(2):
             payment = {"payment_id": f"p-{uuid.uuid4().hex[:8]}", "user": user, "amount": AMOUNT}
-            deliveries = rabbit.redeliver_after_crash(lab, QUEUE, payment, lambda body: charge(db, body))
+            deliveries = queues.redeliver_after_crash(lab, QUEUE, payment, lambda body: charge(db, body))
             if [d.redelivered for d in deliveries] != [False, True]:
                 raise LabError(f"the check could not force a redelivery: {deliveries}")
             balances.append(int(db.get(balance_key)))

@@ -5,7 +5,8 @@ import uuid
 
 from pika.exceptions import ChannelClosedByBroker
 
-from .. import events, rabbit
+from ..clients import rabbit
+from ..lessons import events
 from ..tools.check import NotYet, register_exercise
 
 EXCHANGE = "orders.completed"

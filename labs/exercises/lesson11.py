@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import uuid
 
-from .. import eventlog
-from .. import kafka as lk
+from ..lessons import eventlog
+from ..clients import kafka as lk
 from ..tools.check import NotYet, register_exercise
 
 

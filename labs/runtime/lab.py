@@ -37,7 +37,7 @@ class _Session:
         atexit.register(self.stop_all)
 
     def trace_dir(self) -> Path:
-        """Where this session's components append the calls they trace (see labs.components.tracing)."""
+        """Where this session's components append the calls they trace (see labs.tracing)."""
         with self.lock:
             if self._trace_dir is None:
                 self._trace_dir = Path(tempfile.mkdtemp(prefix="trace-", dir=state_root()))

@@ -7,6 +7,8 @@ point fails its run.
 An exercise check never stops a Run All: in a learner's notebook an unsolved or wrong answer
 prints "not yet" with the reason. Set LABS_STRICT_EXERCISES=1 (the solution-form test run
 does) to make it raise instead.
+
+Layer: tools. The checkers themselves (labs.exercises) register here with `register_exercise`.
 """
 from __future__ import annotations
 
@@ -98,8 +100,17 @@ def register_exercise(id: str, title: str, answer: str, needs: tuple[str, ...] =
     return wrap
 
 
+_loader: list[Callable[[], Any]] = []
+
+
+def set_exercise_loader(load: Callable[[], Any]) -> None:
+    """How to import the exercise checkers (labs/__init__ sets it: they sit in a layer above this one)."""
+    _loader[:] = [load]
+
+
 def exercises() -> dict[str, Exercise]:
-    from .. import exercises as _  # noqa: F401  (registers every lesson's checkers)
+    if _loader:
+        _loader.pop()()  # imports labs.exercises once, which registers every lesson's checkers
     return dict(_exercises)
 
 

@@ -7,7 +7,7 @@
     run.table()        # caller, callee, operation, status, ms, bytes
 
 The notebook's own calls are traced when made through `trace.http_client(...)` /
-`trace.grpc_channel(...)` (or any client from labs.components.tracing).
+`trace.grpc_channel(...)` (or any client from labs.tracing).
 
 Inside the block this notebook is the component "notebook"; every traced call it makes (and every
 call the services make on its behalf, in their own processes) is appended as a span to a file in
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..components import tracing
+from .. import tracing
 from ..runtime import trace_dir as _session_trace_dir
 
 QUIET_S = 0.1     # a run is complete once no span of it arrived for this long ...

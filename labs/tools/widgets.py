@@ -30,7 +30,7 @@ import weakref
 from typing import Any, Callable
 
 from ..components.chaos.toxics import TOXICS, BadToxic, check_attributes, check_toxicity
-from .chaos import ChaosError
+from ..clients.chaos import ChaosError
 
 __all__ = ["FaultController", "FaultPanel", "fault_panel"]
 

@@ -6,7 +6,7 @@ kinds turn the wire's errors back into the domain's (`NotFound`, `Conflict`, `In
 `Unavailable`), so a caller handles failures the same way whatever the transport.
 
 Clients and channels are built once and kept: a new httpx.Client costs ~50 ms (its TLS
-context), a new gRPC channel a TCP and HTTP/2 handshake. Calls are traced (labs.components.tracing).
+context), a new gRPC channel a TCP and HTTP/2 handshake. Calls are traced (labs.tracing).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import httpx
 
 from ...protos import ticketing_pb2 as pb
 from ...protos import ticketing_pb2_grpc as pb_grpc
-from .. import tracing
+from ... import tracing
 from .domain import (Concert, Conflict, DomainError, Invalid, Notification, NotFound, Order, Payment,
                      Reservation, Unavailable, User)
 

@@ -16,7 +16,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .. import tracing
+from ... import tracing
 from .services import BUILDERS
 from .services.common import Dependencies, Service
 from .services.faults import FaultInterceptor

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ... import tracing
+from .... import tracing
 from ..domain import ID_PATTERN, MAX_AMOUNT, Conflict, DomainError, Invalid, NotFound, Unavailable
 from ..remote import REASON_KEY, SERVICE_KEY, GrpcLink, RestLink
 from .faults import FaultMiddleware, FaultStore, add_admin_routes

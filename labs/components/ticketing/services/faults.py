@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import Invalid, NotFound
-from ..faults import (HTTP_STATUS_RANGE, INJECTED, MAX_LATENCY_MS, check_match, check_rule, grpc_code_names)
+from ..fault_rules import (HTTP_STATUS_RANGE, INJECTED, MAX_LATENCY_MS, check_match, check_rule, grpc_code_names)
 from ..remote import REASON_KEY, SERVICE_KEY
 
 RULE_KEY = "x-labs-fault-rule"  # header (REST) and trailer (gRPC) naming the rule that failed a call

@@ -1,0 +1,8 @@
+"""Layer: clients. How code talks to a running component, one module per component kind:
+
+    rabbit     RabbitMQ with pika: connections, queues, publish/consume, a consumer thread, confirms
+    kafka      kafka-python set up for the lab's broker (and where it differs from Apache Kafka)
+    chaos      the fault-injecting proxy, through Toxiproxy's HTTP API
+    faults     FaultRules: L7 faults (HTTP status, gRPC code, latency) on one route of a service
+    ticketing  the running example as a lesson uses it: Monolith, RestTicketing, GrpcTicketing
+"""

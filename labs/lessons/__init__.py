@@ -1,0 +1,17 @@
+"""Layer: lessons. One module per lesson topic, holding the experiments a notebook runs on the real
+components and the plots it shows: `from labs.lessons import queues`. The client code a lesson teaches
+is written in the notebook's cells; these modules carry the plumbing around it (threads, child
+processes, waiting, counting, plotting).
+
+    welcome      00  what started, how long it took, how much memory it holds
+    fallacies    02  the eight fallacies, one experiment each
+    sync_async   03  the four quadrants, polling, chain availability
+    handoff      03  a notification handed to RabbitMQ and delivered later
+    resilience   03  retries, budgets, breakers, bulkheads and timeouts on the users service
+    rest         04  REST on the ticketing API: fetch counts, keep-alive, HTTP/1.1 vs HTTP/2
+    rpc          05  the .proto compiled live, the four call patterns
+    showdown     05  REST vs gRPC unary vs gRPC streaming on one operation
+    queues       09  competing consumers, prefetch, crashes, durability, full queues
+    events       10  Redis pub/sub and fanout / topic exchanges into per-service queues
+    eventlog     11  order events on a Kafka log, groups, replay, idempotent consumers
+"""

@@ -1,0 +1,281 @@
+"""Lesson 02's experiments: the eight fallacies of distributed computing, measured on the lab.
+
+Each function runs one experiment on real services through a `labs.chaos` proxy (or the services'
+own fault rules) and returns what it measured; the lesson turns those figures into checks. The
+faults are set up by the caller, in the notebook, where the learner can see and change them.
+"""
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import grpc
+import httpx
+import psutil
+
+from ..clients.ticketing import RestTicketing
+from ..clients.faults import FaultRules
+from ..protos import ticketing_pb2 as pb
+from ..protos import ticketing_pb2_grpc as pb_grpc
+from ..tools import bench
+
+USER, CONCERT = "u1", "c1"  # u1 can afford thousands of tickets, c1 has 100,000 seats
+ORDER = {"user_id": USER, "concert_id": CONCERT}
+
+
+def _count(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def new_connection_per_call(base_url: str, timeout: float = 2.0) -> httpx.Client:
+    """An HTTP client that opens a fresh TCP connection for every request. A chaos proxy draws its
+    faults per connection, so this makes every call take its own chances."""
+    return httpx.Client(base_url=base_url, timeout=timeout,
+                        limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def tickets_charged(lab, since_balance: int, user: str = USER) -> int:
+    """How many tickets `user` paid for since their balance was `since_balance` (asked directly,
+    not through any proxy)."""
+    with RestTicketing(lab) as shop:
+        price = shop.get_concert(CONCERT).price
+        return (since_balance - shop.get_user(user).balance) // price
+
+
+def balance(lab, user: str = USER) -> int:
+    with RestTicketing(lab) as shop:
+        return shop.get_user(user).balance
+
+
+# ---- 1. the network is reliable ---------------------------------------------------------------
+
+def post_order(client: httpx.Client, key: str | None = None) -> dict:
+    """One POST /orders; raises httpx errors on a broken connection or an error status."""
+    headers = {"Idempotency-Key": key} if key else {}
+    response = client.post("/orders", json=ORDER, headers=headers)
+    response.raise_for_status()
+    return response.json()
+
+
+def order_with_retries(client: httpx.Client, use_key: bool, attempts: int = 8) -> dict | None:
+    """Try up to `attempts` times. With `use_key`, every attempt carries the same idempotency key,
+    so the service can tell a retry from a new order."""
+    key = str(uuid.uuid4()) if use_key else None
+    for _ in range(attempts):
+        try:
+            return post_order(client, key)
+        except httpx.TransportError:
+            continue  # reset, cut off, timed out: we cannot know whether the order went through
+    return None
+
+
+@dataclass
+class Outcome:
+    strategy: str
+    wanted: int       # orders the customer meant to place
+    confirmed: int    # orders the client saw succeed
+    charged: int      # tickets the customer actually paid for
+
+    @property
+    def charged_without_confirmation(self) -> int:
+        return self.charged - self.confirmed
+
+    @property
+    def duplicates(self) -> int:
+        return max(0, self.charged - self.wanted)
+
+
+STRATEGIES = ("no retry", "retry", "retry with idempotency key")
+
+
+def place_through(lab, proxy, strategy: str, orders: int = 20, seed: int = 2) -> Outcome:
+    """Place `orders` orders through `proxy` (in front of orders' HTTP port), one connection per
+    attempt, and count what the client saw against what was charged. The proxy's fault schedule
+    restarts from `seed`, so every strategy meets the same faults."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    _count("orders", orders, 1, 1000)
+    proxy.seed(seed)
+    before = balance(lab)
+    confirmed = 0
+    with new_connection_per_call(proxy.url_for()) as client:
+        for _ in range(orders):
+            if strategy == "no retry":
+                try:
+                    post_order(client)
+                    confirmed += 1
+                except httpx.TransportError:
+                    pass
+            else:
+                confirmed += order_with_retries(client, use_key=strategy.endswith("key")) is not None
+    return Outcome(strategy, orders, confirmed, tickets_charged(lab, before))
+
+
+# ---- 2. latency is zero -------------------------------------------------------------------------
+
+def sequential_vs_parallel(call: Callable[[], object], n: int = 5, repeats: int = 3) -> tuple[float, float]:
+    """Milliseconds for `n` calls one after another, and for the same `n` calls all at once
+    (the median of `repeats` tries each, so one hiccup of a busy machine does not decide)."""
+    _count("n", n, 1, 64)
+    _count("repeats", repeats, 1, 20)
+
+    def timed(run: Callable[[], object]) -> float:
+        started = time.perf_counter()
+        run()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(n) as pool:
+        in_parallel = lambda: list(pool.map(lambda _: call(), range(n)))
+        in_parallel()  # untimed: opens the connections the parallel calls need
+        sequential = sorted(timed(lambda: [call() for _ in range(n)]) for _ in range(repeats))
+        parallel = sorted(timed(in_parallel) for _ in range(repeats))
+    return sequential[repeats // 2], parallel[repeats // 2]
+
+
+# ---- 3. bandwidth is infinite -------------------------------------------------------------------
+
+def fill_inbox(lab, user: str, notifications: int, length: int = 400) -> None:
+    """Give `user` that many notifications of `length` characters, so their inbox has a known size."""
+    _count("notifications", notifications, 0, 5000)
+    _count("length", length, 6, 500)
+    with httpx.Client(base_url=lab.endpoint("notifications")["http"], timeout=10) as http:
+        for i in range(notifications):
+            message = f"{i:05d} " + "x" * (length - 6)
+            http.post("/notifications", json={"user_id": user, "message": message}).raise_for_status()
+
+
+def timed_download(client: httpx.Client, path: str) -> tuple[int, float]:
+    """(bytes, milliseconds) for one GET of `path`."""
+    started = time.perf_counter()
+    response = client.get(path)
+    response.raise_for_status()
+    return len(response.content), (time.perf_counter() - started) * 1000
+
+
+def inbox_on_the_wire(lab, http_proxy, grpc_proxy, user: str) -> dict[str, int]:
+    """Bytes that crossed the wire (both directions, headers and framing included) to fetch the
+    same inbox as JSON over HTTP/1.1 and as protobuf over gRPC."""
+    def crossed(proxy, fetch: Callable[[], object]) -> int:
+        before = proxy.stats()
+        fetch()
+        after = proxy.stats()
+        return sum(after[k] - before[k] for k in ("bytes_upstream", "bytes_downstream"))
+
+    with httpx.Client(base_url=http_proxy.url_for(), timeout=10) as http, \
+            grpc.insecure_channel(grpc_proxy.address) as channel:
+        stub = pb_grpc.NotificationsStub(channel)
+        stub.List(pb.ListNotificationsRequest(user_id=user), timeout=10)  # connect first: count one call
+        http.get("/health")
+        return {"JSON over HTTP": crossed(http_proxy, lambda: http.get("/notifications", params={"user_id": user})),
+                "protobuf over gRPC": crossed(grpc_proxy, lambda: stub.List(
+                    pb.ListNotificationsRequest(user_id=user), timeout=10))}
+
+
+# ---- 4. the network is secure -------------------------------------------------------------------
+
+def sniffed(proxy) -> bytes:
+    """Everything the proxy saw cross it, both directions, since its capture was last cleared:
+    what anyone on the path (a router, a shared Wi-Fi, a compromised host) could read."""
+    return b"".join(base64.b64decode(c[stream]["base64"])
+                    for c in proxy.capture() for stream in ("upstream", "downstream"))
+
+
+# ---- 5. topology doesn't change -----------------------------------------------------------------
+
+def failures(call: Callable[[], object], calls: int = 5) -> int:
+    """How many of `calls` calls raised a connection error."""
+    failed = 0
+    for _ in range(_count("calls", calls, 1, 10_000)):
+        try:
+            call()
+        except (httpx.TransportError, httpx.HTTPStatusError):
+            failed += 1
+    return failed
+
+
+# ---- 6. there is one administrator --------------------------------------------------------------
+
+def impatient_taps(lab, app_timeout_s: float, payments_slowdown_ms: float, taps: int = 2) -> dict[str, int]:
+    """The app team gives POST /orders `app_timeout_s`; the payments team's service has just become
+    `payments_slowdown_ms` slower. The customer taps "buy" `taps` times, each after a time-out.
+    Returns what the app saw and what the customer paid for."""
+    if not 0.05 <= app_timeout_s <= 10:
+        raise ValueError(f"app_timeout_s must be from 0.05 to 10 seconds, got {app_timeout_s!r}")
+    before, confirmed = balance(lab), 0
+    with FaultRules(lab, "payments") as faults, \
+            faults.injected("POST /payments", added_latency_ms=payments_slowdown_ms), \
+            httpx.Client(base_url=lab.endpoint("orders")["http"], timeout=app_timeout_s) as app:
+        for _ in range(_count("taps", taps, 1, 10)):
+            try:
+                post_order(app)
+                confirmed += 1
+                break  # the customer got a confirmation and stops tapping
+            except httpx.TimeoutException:
+                pass
+        time.sleep(payments_slowdown_ms / 1000 + 0.3)  # the orders the app gave up on finish anyway
+    return {"taps": taps, "confirmed": confirmed, "charged": tickets_charged(lab, before)}
+
+
+# ---- 7. transport cost is zero ------------------------------------------------------------------
+
+def service_cpu_seconds(lab, names: tuple[str, ...] = ("orders", "users", "concerts", "payments",
+                                                         "notifications")) -> float:
+    """CPU seconds the services' processes have used so far (user + system)."""
+    total = 0.0
+    for name in names:
+        for pid in lab.component(name).pids():
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
+@dataclass
+class Cost:
+    transport: str
+    bytes_per_order: float   # between the client and orders only (orders makes six more calls inside)
+    cpu_ms_per_order: float  # in every process involved, the client included
+
+
+def cost_of_orders(transport: str, place: Callable[[], object], n: int, lab=None, proxy=None) -> Cost:
+    """Place `n` orders with `place` and count bytes (through `proxy`) and CPU (in this process and,
+    with `lab`, in the services) per order."""
+    _count("n", n, 1, 100_000)
+    place()  # connect and warm up outside the count
+    stats = proxy.stats() if proxy else None
+    services = service_cpu_seconds(lab) if lab else 0.0
+    mine = time.process_time()
+    for _ in range(n):
+        place()
+    cpu = time.process_time() - mine + ((service_cpu_seconds(lab) - services) if lab else 0.0)
+    crossed = 0
+    if proxy:
+        after = proxy.stats()
+        crossed = sum(after[k] - stats[k] for k in ("bytes_upstream", "bytes_downstream"))
+    return Cost(transport, crossed / n, cpu * 1000 / n)
+
+
+# ---- 8. the network is homogeneous --------------------------------------------------------------
+
+def unknown_field(number: int, text: str) -> bytes:
+    """A protobuf string field on the wire: tag (number << 3 | wire type 2), length, UTF-8 bytes."""
+    data = text.encode()
+    if not 1 <= number < 16 or len(data) > 127:
+        raise ValueError("this one-byte encoder takes field numbers 1 to 15 and strings up to 127 bytes")
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def place_order_raw(channel: grpc.Channel, request_bytes: bytes) -> pb.Order:
+    """Send already-encoded bytes as a PlaceOrder request: what a client built from another version
+    of the .proto puts on the wire."""
+    call = channel.unary_unary("/ticketing.v1.Orders/PlaceOrder", request_serializer=lambda raw: raw,
+                               response_deserializer=pb.Order.FromString)
+    return call(request_bytes, timeout=5)

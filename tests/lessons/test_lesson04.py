@@ -1,0 +1,127 @@
+"""Lesson 04: the REST helpers, and checks that fail when the mechanism they show is taken away."""
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+import labs
+from labs import chaos
+from labs.lessons import rest
+from labs import bench, check
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return labs.start("orders", progress=False)
+
+
+@pytest.fixture
+def api(lab):
+    clients = rest.clients(lab)
+    for client in clients.values():
+        client.post("/admin/reset").raise_for_status()
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def test_routes_list_resources_and_verbs_without_admin(api):
+    routes = rest.routes(api["concerts"])
+    assert {"verb": "GET", "path": "/concerts", "summary": "List Concerts"} in routes
+    assert not [r for r in routes if r["path"].startswith(("/admin", "/health"))]
+    assert len(api["concerts"].get("/concerts").json()) == 3
+
+
+def test_the_order_screen_takes_three_requests_and_most_bytes_go_unshown(lab, api):
+    order = api["orders"].post("/orders", json={"user_id": "u3", "concert_id": "c2"}).json()
+    log = rest.RequestLog()
+    screen = rest.order_screen(rest.clients(lab, log), order["id"])
+    assert log.requests == 3 and [line[1] for line in log.lines] == [f"/orders/{order['id']}", "/users/u3", "/concerts/c2"]
+    assert log.response_bytes == sum(rest.json_bytes(body) for body in screen.values())
+    unshown = sum(rest.unshown_bytes(body, rest.ORDER_SCREEN_SHOWS[name]) for name, body in screen.items())
+    assert unshown / log.response_bytes > 0.5
+    with pytest.raises(ValueError, match="no field 'nickname'"):
+        rest.unshown_bytes(screen["user"], {"nickname"})
+    with pytest.raises(ValueError, match="ticketing services"):
+        rest.client(lab, "inventory")
+
+
+def test_a_lost_answer_and_a_retry_charge_once_with_a_key_and_twice_without(lab, api):
+    door = chaos.proxy(lab, "orders", port_key="http", name="test-orders-door")
+    balance = lambda: api["users"].get("/users/u2").json()["balance"]  # noqa: E731
+    order = {"user_id": "u2", "concert_id": "c2"}
+
+    def charged(headers) -> int:
+        before = balance()
+        with httpx.Client(base_url=door.url_for()) as shop:
+            assert rest.post_with_lost_answer(shop, door, "/orders", order, headers, wait_s=0.3) == "ReadTimeout"
+            assert shop.post("/orders", json=order, headers=headers).status_code == 201
+        return (before - balance()) // 60
+
+    check.claim("the retry got the first order back: charged once", charged({"Idempotency-Key": str(uuid.uuid4())}),
+                equals=1)
+    with pytest.raises(check.ClaimNotShown):  # the mechanism removed: no key
+        check.claim("the retry got the first order back: charged once", charged({}), equals=1)
+    with pytest.raises(ValueError, match="wait_s"):
+        rest.post_with_lost_answer(httpx.Client(), door, "/orders", order, wait_s=0)
+
+
+def test_the_keep_alive_claim_fails_when_the_kept_client_is_new_per_call_too(lab):
+    url = lab.endpoint("users")["http"]
+
+    def new_client_call():
+        with httpx.Client(base_url=url) as once:
+            once.get("/users/u1")
+
+    with httpx.Client(base_url=url) as kept:
+        kept_samples = bench.measure(lambda: kept.get("/users/u1"), n=30, progress=False)
+    fresh = bench.measure(new_client_call, n=10, warmup=1, progress=False)
+    check.claim("a new client per call is far slower", fresh.median_ms / kept_samples.median_ms, at_least=5)
+    also_fresh = bench.measure(new_client_call, n=10, warmup=1, progress=False)
+    with pytest.raises(check.ClaimNotShown):
+        check.claim("a new client per call is far slower", fresh.median_ms / also_fresh.median_ms, at_least=5)
+
+
+def test_serve_app_serves_on_loopback_and_stops():
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict:
+        return {"pong": True}
+
+    with rest.serve_app(app) as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(base_url + "/ping").json() == {"pong": True}
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(base_url + "/ping", timeout=1)
+
+
+def test_uvicorn_answers_http2_requests_with_http11_only(lab):
+    url = lab.endpoint("users")["http"] + "/users/u1"
+    with httpx.Client(http2=True) as asks:
+        assert asks.get(url).http_version == "HTTP/1.1"
+    with httpx.Client(http1=False, http2=True) as insists, pytest.raises(httpx.HTTPError):
+        insists.get(url)
+
+
+def test_one_server_speaks_both_protocols_and_only_http2_shares_one_connection():
+    from labs import chaos
+    from labs.lessons import rest
+    from labs import bench
+    with rest.serve_app_http2(rest.service_app("concerts")) as url:
+        door = chaos.server().ensure("test-h1-and-h2", upstream=url.removeprefix("http://"))
+        counts = {}
+        for http2 in (False, True):
+            before = door.stats()["connections"]
+            with httpx.Client(base_url=f"http://{door.address}", http1=not http2, http2=http2) as client:
+                assert client.get("/concerts/c1").http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+                bench.measure(lambda: client.get("/concerts/c1"), n=64, concurrency=16, progress=False)
+            counts[http2] = door.stats()["connections"] - before
+    assert counts[True] == 1 and counts[False] >= 4, counts
+
+
+def test_service_app_names_the_services_it_can_build():
+    from labs.lessons import rest
+    with pytest.raises(ValueError, match="users, concerts, notifications"):
+        rest.service_app("orders")

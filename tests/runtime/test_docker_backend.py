@@ -1,0 +1,309 @@
+"""The docker backend, against a fake `docker` client: no engine runs here nor in CI."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import yaml  # not a direct dependency, but always present: jupyterlab -> jupyter_server -> jupyter_events
+
+import labs
+from labs.components.brokers import RABBITMQ, REDIS
+from labs.runtime import lab as lab_module
+from labs.runtime.component import get_spec
+from labs.runtime.docker import COMPOSE_PORTS, DockerComponent, compose_file, port_env_var
+from labs.runtime.errors import LabError, StartError
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_YAML = REPO / "docker" / "compose.yaml"
+FAKE_LOG_LINES = "booting\nReady to accept connections tcp\n"
+
+# Records each call as one JSON line, then answers like a docker client with a working engine.
+# FAKE_DOCKER_* variables make one command fail, for the error paths.
+FAKE_DOCKER = r'''#!{python}
+import json, os, sys
+argv = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_RECORD"], "a") as f:
+    f.write(json.dumps({{"argv": argv, "env": {{k: v for k, v in os.environ.items() if k.startswith("LABS_")}}}}) + "\n")
+if argv[0] == "info":
+    if os.environ.get("FAKE_DOCKER_NO_ENGINE"):
+        sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    print("28.2.2")
+    sys.exit(0)
+rest = argv[1:]
+while rest and rest[0] in ("-f", "-p"):
+    rest = rest[2:]
+command = rest[0]
+if command == "version":
+    print("Docker Compose version v2.29.7")
+elif command == "up" and os.environ.get("FAKE_DOCKER_UP_FAILS"):
+    sys.exit("Error response from daemon: pull access denied for redis")
+elif command == "ps" and "json" in rest:
+    port = os.environ["LABS_REDIS_REDIS_PORT"]
+    print(json.dumps({{"Service": "redis", "Publishers": [
+        {{"URL": "127.0.0.1", "TargetPort": 6379, "PublishedPort": int(port), "Protocol": "tcp"}},
+        {{"URL": "", "TargetPort": 6380, "PublishedPort": 0, "Protocol": "tcp"}}]}}))
+elif command == "ps" and not os.environ.get("FAKE_DOCKER_NOT_RUNNING"):
+    print("4f2a9c1e7b3d")
+elif command == "logs":
+    sys.stdout.write({log!r})
+'''
+
+
+class FakeReaper:
+    def __init__(self) -> None:
+        self.commands: dict[str, list[str]] = {}
+        self.cancelled: list[str] = []
+
+    def run_later(self, key: str, argv: list[str]) -> None:
+        self.commands[key] = argv
+
+    def cancel(self, key: str) -> None:
+        self.cancelled.append(key)
+        self.commands.pop(key, None)
+
+    def remove_dir_later(self, path: str) -> None:  # the session's trace dir
+        pass
+
+    def forget_dir(self, path: str) -> None:
+        pass
+
+
+class FakeDocker:
+    def __init__(self, record: Path):
+        self.record = record
+
+    def calls(self) -> list[dict]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def compose_calls(self) -> list[dict]:
+        return [c for c in self.calls() if c["argv"][0] == "compose" and "-p" in c["argv"]]
+
+    def last_command(self) -> list[str]:
+        """The compose subcommand and its arguments of the latest call, after -f/-p."""
+        return _after_project(self.compose_calls()[-1]["argv"])
+
+
+def _after_project(argv: list[str]) -> list[str]:
+    return argv[argv.index("-p") + 2:]
+
+
+def _option(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+@pytest.fixture
+def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "docker"
+    script.write_text(FAKE_DOCKER.format(python=sys.executable, log=FAKE_LOG_LINES))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_DOCKER_RECORD", str(tmp_path / "calls.jsonl"))
+    monkeypatch.delenv("LABS_COMPOSE_FILE", raising=False)
+    monkeypatch.delenv("LABS_START_TIMEOUT", raising=False)
+    return FakeDocker(tmp_path / "calls.jsonl")
+
+
+@pytest.fixture
+def ready_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every broker answers at once (nothing listens on the fake's ports)."""
+    for spec in (RABBITMQ, REDIS):
+        monkeypatch.setattr(spec, "probe", lambda endpoint, options: None)
+
+
+@pytest.fixture
+def isolated_session(monkeypatch: pytest.MonkeyPatch) -> FakeReaper:
+    """labs.start with a session of its own, so no component leaks into other tests."""
+    reaper = FakeReaper()
+    monkeypatch.setattr(lab_module._session, "components", {})
+    monkeypatch.setattr(lab_module._session, "threads", {})
+    monkeypatch.setattr(lab_module._session, "reaper", reaper)
+    return reaper
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_start_runs_compose_up_on_free_loopback_ports(docker: FakeDocker, ready_probes: None) -> None:
+    reaper = FakeReaper()
+    comp = DockerComponent(RABBITMQ, RABBITMQ.validate_options({"management": True}), reaper)
+    comp.start()
+
+    up = next(c for c in docker.compose_calls() if "up" in c["argv"])
+    assert Path(_option(up["argv"], "-f")) == COMPOSE_YAML
+    assert _option(up["argv"], "-p") == comp.project
+    assert _after_project(up["argv"]) == ["up", "-d", "rabbitmq"]
+    amqp, management = int(up["env"]["LABS_RABBITMQ_AMQP_PORT"]), int(up["env"]["LABS_RABBITMQ_MANAGEMENT_PORT"])
+    assert amqp != management and _port_is_free(amqp) and _port_is_free(management)
+    assert comp.endpoint == {"amqp": f"amqp://guest:guest@127.0.0.1:{amqp}/%2F",
+                             "management": f"http://127.0.0.1:{management}/"}
+    assert comp.state == "ready" and comp.ready_seconds is not None and comp.error is None
+    # A killed kernel leaves nothing behind: the watchdog knows how to remove the project.
+    (cleanup,) = reaper.commands.values()
+    assert _option(cleanup, "-p") == comp.project and cleanup[-2:] == ["down", "-v"]
+
+
+def test_each_component_gets_its_own_project(docker: FakeDocker, ready_probes: None) -> None:
+    first, second = (DockerComponent(REDIS, {}, FakeReaper()) for _ in range(2))
+    first.start()
+    second.start()
+    assert first.project != second.project
+    assert first.endpoint != second.endpoint
+    assert {_option(c["argv"], "-p") for c in docker.compose_calls()} == {first.project, second.project}
+
+
+def test_kill_restart_logs_and_stop_issue_compose_commands(docker: FakeDocker, ready_probes: None) -> None:
+    reaper = FakeReaper()
+    comp = DockerComponent(REDIS, {}, reaper)
+    comp.start()
+    project, url = comp.project, comp.endpoint["url"]
+    port = docker.compose_calls()[-1]["env"]["LABS_REDIS_REDIS_PORT"]
+    assert url == f"redis://127.0.0.1:{port}/0"
+
+    comp.kill()
+    assert docker.last_command() == ["kill", "-s", "SIGKILL", "redis"] and comp.state == "killed"
+    comp.restart()
+    assert docker.last_command() == ["restart", "redis"] and comp.state == "ready"
+    assert comp.endpoint["url"] == url  # same address after a restart
+    assert "Ready to accept connections" in comp.logs(5)
+    assert docker.last_command() == ["logs", "--no-color", "--no-log-prefix", "--tail", "5", "redis"]
+    assert comp.alive()
+    assert docker.last_command() == ["ps", "--status", "running", "-q", "redis"]
+    assert comp.listeners() == [f"127.0.0.1:{port}"]  # as Docker reports them; unpublished ports left out
+
+    comp.stop(keep_data=True)
+    assert docker.last_command() == ["stop", "redis"] and comp.project == project and reaper.commands
+    comp.stop()
+    assert docker.last_command() == ["down", "-v"] and comp.state == "stopped"
+    assert reaper.cancelled == [f"compose:{project}"] and not reaper.commands
+    with pytest.raises(LabError, match="not been started"):
+        comp.endpoint
+    # Compose reads the file on every command, so every command must see the same ports.
+    calls = docker.compose_calls()
+    assert {_option(c["argv"], "-p") for c in calls} == {project}
+    assert {c["env"]["LABS_REDIS_REDIS_PORT"] for c in calls} == {port}
+
+
+def test_no_engine_raises_lab_error_pointing_to_local_backend(docker: FakeDocker, ready_probes: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_NO_ENGINE", "1")
+    comp = DockerComponent(REDIS, {}, FakeReaper())
+    with pytest.raises(LabError, match="Docker is not usable.*local backend") as raised:
+        comp.start()
+    assert "Cannot connect to the Docker daemon" in str(raised.value)
+    assert comp.state == "failed" and comp.error is raised.value
+    assert docker.compose_calls() == []
+
+
+def test_no_docker_command_raises_lab_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LabError, match="no `docker` command.*local backend"):
+        DockerComponent(REDIS, {}, FakeReaper()).start()
+
+
+def test_failed_up_quotes_compose_output(docker: FakeDocker, ready_probes: None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_UP_FAILS", "1")
+    comp = DockerComponent(REDIS, {}, FakeReaper())
+    with pytest.raises(StartError, match="pull access denied") as raised:
+        comp.start()
+    assert comp.state == "failed" and comp.error is raised.value
+
+
+def test_exited_container_fails_fast_with_its_logs(docker: FakeDocker, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(endpoint: dict, options: dict) -> None:
+        raise ConnectionRefusedError("nothing listens")
+    monkeypatch.setattr(REDIS, "probe", refuse)
+    monkeypatch.setenv("FAKE_DOCKER_NOT_RUNNING", "1")
+    comp = DockerComponent(REDIS, {}, FakeReaper())
+    with pytest.raises(StartError, match="container is not running") as raised:
+        comp.start()
+    assert "Ready to accept connections" in str(raised.value)  # the log tail
+    assert docker.last_command() == ["stop", "redis"]  # kept (stopped) to look into
+    assert comp.state == "failed"
+
+
+def test_compose_file_can_be_overridden(docker: FakeDocker, ready_probes: None, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert compose_file() == COMPOSE_YAML
+    custom = tmp_path / "my-compose.yaml"
+    custom.write_text(COMPOSE_YAML.read_text())
+    monkeypatch.setenv("LABS_COMPOSE_FILE", str(custom))
+    DockerComponent(REDIS, {}, FakeReaper()).start()
+    assert {_option(c["argv"], "-f") for c in docker.compose_calls()} == {str(custom)}
+
+
+def test_labs_start_with_docker_backend(docker: FakeDocker, ready_probes: None,
+                                        isolated_session: FakeReaper) -> None:
+    lab = labs.start("redis", backend="docker", progress=False)
+    try:
+        assert isinstance(lab.component("redis"), DockerComponent)
+        assert lab.endpoint("redis")["url"].startswith("redis://127.0.0.1:")
+        assert any(_after_project(c["argv"]) == ["up", "-d", "redis"] for c in docker.compose_calls())
+    finally:
+        lab.stop()
+    assert docker.last_command() == ["down", "-v"]
+
+
+def test_labs_start_without_engine_names_the_local_backend(docker: FakeDocker, ready_probes: None,
+                                                           isolated_session: FakeReaper,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_NO_ENGINE", "1")
+    monkeypatch.setenv("LABS_BACKEND", "docker")
+    with pytest.raises(StartError, match="local backend"):
+        labs.start("redis", progress=False)
+
+
+# --- docker/compose.yaml itself ---
+
+def _services() -> dict[str, dict]:
+    return yaml.safe_load(COMPOSE_YAML.read_text())["services"]
+
+
+def _host_and_container_port(entry: str) -> tuple[str, str]:
+    """Split IP:HOST:CONTAINER, where either port may be ${VAR:-default} (which has a colon too)."""
+    port = r"(\$\{[^}]+\}|\d+)"
+    match = re.fullmatch(rf"127\.0\.0\.1:{port}:{port}", entry)
+    assert match, entry
+    return match.group(1), match.group(2)
+
+
+def test_every_published_port_binds_loopback_only() -> None:
+    published = [(name, entry) for name, service in _services().items() for entry in service.get("ports", [])]
+    assert published
+    for name, entry in published:
+        assert isinstance(entry, str) and entry.startswith("127.0.0.1:"), f"{name}: {entry!r}"
+
+
+def test_compose_publishes_the_ports_the_backend_allocates() -> None:
+    services = _services()
+    for service, port_names in COMPOSE_PORTS.items():
+        assert set(port_names) <= set(get_spec(service).port_names)
+        host_ports = [_host_and_container_port(entry)[0] for entry in services[service]["ports"]]
+        for port_name in port_names:
+            var = port_env_var(service, port_name)
+            assert any(re.fullmatch(rf"\$\{{{var}(:-\d+)?\}}", host) for host in host_ports), f"{service}: {var}"
+
+
+def test_kafka_advertises_the_published_loopback_port() -> None:
+    kafka = _services()["kafka"]
+    (entry,) = kafka["ports"]
+    host, container = _host_and_container_port(entry)
+    assert host == container  # clients reconnect to the advertised port, so both must agree
+    assert kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://127.0.0.1:{host}"
+    assert f"PLAINTEXT://:{host}" in kafka["environment"]["KAFKA_LISTENERS"]
