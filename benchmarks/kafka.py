@@ -24,7 +24,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 os.environ.setdefault("LABS_PROGRESS", "0")  # the figures, not a progress bar per group wait
 
 import labs  # noqa: E402
-from labs.lessons import eventlog  # noqa: E402
+from labs.lessons import consumer_groups, eventlog  # noqa: E402
 from labs.clients import kafka as lk  # noqa: E402
 from labs import bench  # noqa: E402
 
@@ -55,7 +55,7 @@ def throughput(lab, n: int) -> tuple[float, float]:
 def rebalance(lab) -> tuple[float, float]:
     topic = f"bench-group-{uuid.uuid4().hex[:8]}"
     lk.create_topic(lab, topic, partitions=3)
-    group = eventlog.ConsumerGroup(lab, topic, f"bench-{uuid.uuid4().hex[:8]}")
+    group = consumer_groups.ConsumerGroup(lab, topic, f"bench-{uuid.uuid4().hex[:8]}")
     try:
         for name in ("m1", "m2", "m3"):
             group.add(name)

@@ -32,7 +32,6 @@ def timed(run) -> float:
 
 def publish_rate(lab, n: int, *, durable: bool, persistent: bool, confirms: bool) -> float:
     from labs.clients import rabbit
-    from labs.lessons import queues
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE, durable=durable)
         if confirms:
@@ -78,6 +77,7 @@ def consume_rate(lab, n: int, *, auto_ack: bool) -> float:
 def restart_figures(lab) -> tuple[float, int]:
     """(seconds lab.restart took, messages counted back) with RESTART_MESSAGES durable messages waiting."""
     from labs.clients import rabbit
+    from labs.lessons import queues
     with rabbit.channel(lab) as ch:
         rabbit.fresh_queue(ch, QUEUE, durable=True)
     rabbit.publish_streaming_confirms(lab, QUEUE, [{"n": i} for i in range(RESTART_MESSAGES)])

@@ -26,6 +26,7 @@ import httpx  # noqa: E402
 import labs  # noqa: E402
 from labs.clients.faults import FaultRules  # noqa: E402
 from labs import resilience as rz  # noqa: E402
+from labs.lessons import resilience as rx  # noqa: E402
 
 REQUESTS = int(os.environ.get("LABS_BENCH_REQUESTS", "200"))
 ATTEMPTS = 4

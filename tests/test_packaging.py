@@ -1,7 +1,5 @@
 """One source of dependencies (pyproject.toml); environment.yml must list exactly the same."""
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 

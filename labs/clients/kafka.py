@@ -27,7 +27,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.serializer import Deserializer, Serializer
 
-from ..runtime import Lab, LabError
+from ..runtime import Lab, LabError, args
 
 MIN_PARTITIONS, MAX_PARTITIONS = 1, 64
 
@@ -238,8 +238,7 @@ def partitions(lab: Lab | dict | str, topic: str) -> list[TopicPartition]:
 def wait_for_assignment(consumer: KafkaConsumer, timeout: float = 10.0) -> set[TopicPartition]:
     """Poll until the consumer has partitions; return them. Records fetched meanwhile are not lost:
     the consumer is moved back to them, so the next poll() returns them again."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
-        raise ValueError(f"timeout must be a number of seconds from 0 to 600, got {timeout!r}")
+    args.positive_seconds("timeout", timeout, 600)
     deadline = time.monotonic() + timeout
     while not consumer.assignment():
         left = deadline - time.monotonic()

@@ -36,7 +36,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPConnectionError, ChannelClosedByBroker
 
 from .. import tracing
-from ..runtime import Lab, LabError
+from ..runtime import Lab, LabError, args
+from ..runtime.waiting import poll_until
 
 BROKER = "rabbitmq"
 MAX_MESSAGES = 100_000
@@ -91,18 +92,6 @@ def check_name(name: object, what: str = "queue", declaring: bool = False) -> st
     return name
 
 
-def _check_count(value: object, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
-def _check_seconds(value: object, name: str, high: float = 600) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
-        raise ValueError(f"{name} must be a number of seconds from 0 to {high:g}, got {value!r}")
-    return float(value)
-
-
 def fresh_queue(ch: BlockingChannel, name: str, *, durable: bool = False, quorum: bool = False,
                 delivery_limit: int | None = None, dead_letter_to: str | None = None,
                 max_length: int | None = None, reject_when_full: bool = False) -> str:
@@ -120,12 +109,12 @@ def fresh_queue(ch: BlockingChannel, name: str, *, durable: bool = False, quorum
     if delivery_limit is not None:
         if not quorum:
             raise ValueError("delivery_limit needs quorum=True: only quorum queues count deliveries")
-        arguments["x-delivery-limit"] = _check_count(delivery_limit, "delivery_limit", 0, 1000)
+        arguments["x-delivery-limit"] = args.whole("delivery_limit", delivery_limit, 0, 1000)
     if dead_letter_to is not None:
         arguments["x-dead-letter-exchange"] = ""  # the default exchange routes by queue name
         arguments["x-dead-letter-routing-key"] = check_name(dead_letter_to, "dead-letter queue")
     if max_length is not None:
-        arguments["x-max-length"] = _check_count(max_length, "max_length", 0, MAX_MESSAGES)
+        arguments["x-max-length"] = args.whole("max_length", max_length, 0, MAX_MESSAGES)
         if reject_when_full:
             arguments["x-overflow"] = "reject-publish"
     ch.queue_delete(name)
@@ -208,8 +197,8 @@ def _traced(queue: str, props: pika.BasicProperties, size: int, consumer: str) -
 def drain(target: Lab | dict | str, queue: str, *, idle_seconds: float = 0.5, consumer: str = "notebook",
           limit: int = MAX_MESSAGES) -> list[Delivery]:
     """Consume (and ack) what `queue` holds until nothing arrives for `idle_seconds`; in arrival order."""
-    _check_seconds(idle_seconds, "idle_seconds", 60)
-    _check_count(limit, "limit", 1, MAX_MESSAGES)
+    args.seconds("idle_seconds", idle_seconds, 0, 60)
+    args.whole("limit", limit, 1, MAX_MESSAGES)
     got: list[Delivery] = []
     with channel(target) as ch:
         ch.basic_qos(prefetch_count=1000)
@@ -239,8 +228,8 @@ class Worker:
         self.url = amqp_url(target)
         self.queue = check_name(queue)
         self.name = str(name)
-        self.prefetch = _check_count(prefetch, "prefetch", 0, MAX_PREFETCH)
-        self.work_seconds = _check_seconds(work_seconds, "work_seconds", 60)
+        self.prefetch = args.whole("prefetch", prefetch, 0, MAX_PREFETCH)
+        self.work_seconds = args.seconds("work_seconds", work_seconds, 0, 60)
         self.handler = handler
         self.received: list[Delivery] = []
         self.failures = 0
@@ -294,7 +283,7 @@ class Worker:
 
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         """Wait until this worker has handled `count` messages; False on timeout."""
-        return wait_until(lambda: len(self.received) >= count, timeout)
+        return poll_until(lambda: len(self.received) >= count, timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -311,19 +300,10 @@ class Worker:
         return f"<Worker {self.name} on {self.queue!r}: {len(self.received)} handled, {self.failures} failed>"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + _check_seconds(timeout, "timeout")
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
-
-
 def wait_for_messages(target: Lab | dict | str, queue: str, count: int, timeout: float = 10.0) -> bool:
     """Wait until `queue` holds at least `count` ready messages; False on timeout."""
-    _check_count(count, "count", 0, MAX_MESSAGES)
-    return wait_until(lambda: (queue_depth(target, queue) or (0, 0))[0] >= count, timeout, 0.05)
+    args.whole("count", count, 0, MAX_MESSAGES)
+    return poll_until(lambda: (queue_depth(target, queue) or (0, 0))[0] >= count, timeout, 0.05)
 
 
 # ---------------------------------------------------------------- confirms, many in flight
@@ -346,7 +326,7 @@ def publish_streaming_confirms(target: Lab | dict | str, queue: str, bodies: lis
     can only wait for each confirm, so this runs its own SelectConnection I/O loop.
     """
     check_name(queue)
-    _check_count(window, "window", 1, MAX_PREFETCH)
+    args.whole("window", window, 1, MAX_PREFETCH)
     payloads = [encode(body) for body in bodies]
     count = ConfirmCount()
     unconfirmed: set[int] = set()
@@ -387,7 +367,7 @@ def publish_streaming_confirms(target: Lab | dict | str, queue: str, bodies: lis
                                        on_open_callback=lambda conn: conn.channel(on_open_callback=on_channel),
                                        on_open_error_callback=on_open_error,
                                        on_close_callback=lambda conn, reason: conn.ioloop.stop())
-    connection.ioloop.call_later(_check_seconds(timeout, "timeout", 3600), connection.close)
+    connection.ioloop.call_later(args.seconds("timeout", timeout, 0, 3600), connection.close)
     connection.ioloop.start()
     if failed:
         raise LabError(f"could not connect to RabbitMQ: {failed[0]}")
@@ -425,7 +405,7 @@ class RpcClient:
         self.waiting.add(correlation_id)
         publish(self.channel, self.queue, request, sender=self.sender, reply_to=self.reply_queue,
                 correlation_id=correlation_id)
-        deadline = time.monotonic() + _check_seconds(timeout, "timeout")
+        deadline = time.monotonic() + args.seconds("timeout", timeout)
         while correlation_id not in self.replies:
             if time.monotonic() > deadline:
                 self.waiting.discard(correlation_id)

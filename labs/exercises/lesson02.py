@@ -1,7 +1,6 @@
 """Lesson 02: make a flaky call reliable without duplicating side effects."""
 from __future__ import annotations
 
-import httpx
 
 from ..lessons import fallacies
 from ..clients import chaos

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import uuid
 
-from ..clients import rabbit
 from ..lessons import events, queues
 from ..runtime import LabError
 from ..tools.check import NotYet, register_exercise

@@ -13,5 +13,7 @@ processes, waiting, counting, plotting).
     showdown     05  REST vs gRPC unary vs gRPC streaming on one operation
     queues       09  competing consumers, prefetch, crashes, durability, full queues
     events       10  Redis pub/sub and fanout / topic exchanges into per-service queues
-    eventlog     11  order events on a Kafka log, groups, replay, idempotent consumers
+    eventlog         11  order events on a Kafka log, projections, replay, the same workload on a queue
+    consumer_groups  11  group members in child processes sharing partitions, and rebalancing
+    at_least_once    11  a consumer killed between effect and commit, and the idempotent cure
 """

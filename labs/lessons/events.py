@@ -32,6 +32,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from ..clients import rabbit
 from ..runtime import Lab, LabError
+from ..runtime.waiting import poll_until
 
 
 def redis_url(target: Lab | dict | str) -> str:
@@ -100,7 +101,7 @@ class RedisSubscriber:
                 self.received.append(json.loads(message["data"]))
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        return rabbit.wait_until(lambda: len(self.received) >= count, timeout)
+        return poll_until(lambda: len(self.received) >= count, timeout)
 
     def stop(self) -> None:
         """Go offline: unsubscribe and close the connection."""

@@ -11,26 +11,20 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import grpc
 import httpx
 import psutil
 
 from ..clients.ticketing import RestTicketing
+from ..runtime import args
 from ..clients.faults import FaultRules
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
-from ..tools import bench
 
 USER, CONCERT = "u1", "c1"  # u1 can afford thousands of tickets, c1 has 100,000 seats
 ORDER = {"user_id": USER, "concert_id": CONCERT}
-
-
-def _count(name: str, value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
 
 
 def new_connection_per_call(base_url: str, timeout: float = 2.0) -> httpx.Client:
@@ -100,7 +94,7 @@ def place_through(lab, proxy, strategy: str, orders: int = 20, seed: int = 2) ->
     restarts from `seed`, so every strategy meets the same faults."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    _count("orders", orders, 1, 1000)
+    args.whole("orders", orders, 1, 1000)
     proxy.seed(seed)
     before = balance(lab)
     confirmed = 0
@@ -122,8 +116,8 @@ def place_through(lab, proxy, strategy: str, orders: int = 20, seed: int = 2) ->
 def sequential_vs_parallel(call: Callable[[], object], n: int = 5, repeats: int = 3) -> tuple[float, float]:
     """Milliseconds for `n` calls one after another, and for the same `n` calls all at once
     (the median of `repeats` tries each, so one hiccup of a busy machine does not decide)."""
-    _count("n", n, 1, 64)
-    _count("repeats", repeats, 1, 20)
+    args.whole("n", n, 1, 64)
+    args.whole("repeats", repeats, 1, 20)
 
     def timed(run: Callable[[], object]) -> float:
         started = time.perf_counter()
@@ -142,8 +136,8 @@ def sequential_vs_parallel(call: Callable[[], object], n: int = 5, repeats: int 
 
 def fill_inbox(lab, user: str, notifications: int, length: int = 400) -> None:
     """Give `user` that many notifications of `length` characters, so their inbox has a known size."""
-    _count("notifications", notifications, 0, 5000)
-    _count("length", length, 6, 500)
+    args.whole("notifications", notifications, 0, 5000)
+    args.whole("length", length, 6, 500)
     with httpx.Client(base_url=lab.endpoint("notifications")["http"], timeout=10) as http:
         for i in range(notifications):
             message = f"{i:05d} " + "x" * (length - 6)
@@ -191,7 +185,7 @@ def sniffed(proxy) -> bytes:
 def failures(call: Callable[[], object], calls: int = 5) -> int:
     """How many of `calls` calls raised a connection error."""
     failed = 0
-    for _ in range(_count("calls", calls, 1, 10_000)):
+    for _ in range(args.whole("calls", calls, 1, 10_000)):
         try:
             call()
         except (httpx.TransportError, httpx.HTTPStatusError):
@@ -211,7 +205,7 @@ def impatient_taps(lab, app_timeout_s: float, payments_slowdown_ms: float, taps:
     with FaultRules(lab, "payments") as faults, \
             faults.injected("POST /payments", added_latency_ms=payments_slowdown_ms), \
             httpx.Client(base_url=lab.endpoint("orders")["http"], timeout=app_timeout_s) as app:
-        for _ in range(_count("taps", taps, 1, 10)):
+        for _ in range(args.whole("taps", taps, 1, 10)):
             try:
                 post_order(app)
                 confirmed += 1
@@ -248,7 +242,7 @@ class Cost:
 def cost_of_orders(transport: str, place: Callable[[], object], n: int, lab=None, proxy=None) -> Cost:
     """Place `n` orders with `place` and count bytes (through `proxy`) and CPU (in this process and,
     with `lab`, in the services) per order."""
-    _count("n", n, 1, 100_000)
+    args.whole("n", n, 1, 100_000)
     place()  # connect and warm up outside the count
     stats = proxy.stats() if proxy else None
     services = service_cpu_seconds(lab) if lab else 0.0

@@ -29,6 +29,7 @@ import pika
 import pika.exceptions
 
 from ..clients import rabbit
+from ..runtime import args
 from ..components.ticketing.domain import Unavailable
 from ..components.ticketing.remote import RestLink, RestNotifications
 
@@ -86,8 +87,7 @@ class Courier:
     """The receiver's side: a daemon thread that delivers each queued message to notifications."""
 
     def __init__(self, lab: Any, queue: str = QUEUE, retry_every: float = 0.2):
-        if isinstance(retry_every, bool) or not isinstance(retry_every, (int, float)) or not 0.01 <= retry_every <= 60:
-            raise ValueError(f"retry_every must be a number of seconds from 0.01 to 60, got {retry_every!r}")
+        args.seconds("retry_every", retry_every, 0.01, 60)
         self.lab, self.queue, self.retry_every = lab, queue, float(retry_every)
         self.delivered = self.attempts_failed = 0
         self.delivered_at: list[float] = []  # clock() of each delivery
@@ -163,8 +163,7 @@ def send_and_wait(outbox: Outbox, lab: Any, user_id: str, message: str, deadline
     """Hand the message off, then poll notifications until it has been delivered: the "async" design
     with a hidden synchronous dependency. Returns the seconds it took; raises HiddenDependencyTimeout
     after `deadline_s`. wait=False returns right after the hand-off (the dependency removed)."""
-    if isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or not 0 < deadline_s <= 60:
-        raise ValueError(f"deadline_s must be a number of seconds above 0, at most 60; got {deadline_s!r}")
+    args.positive_seconds("deadline_s", deadline_s, 60)
     started = clock()
     outbox.send(user_id, message)
     if not wait:

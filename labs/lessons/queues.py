@@ -10,11 +10,6 @@ Layer: lessons (the pika plumbing it uses is labs.clients.rabbit).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import select
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -26,17 +21,19 @@ import pika
 from pika.exceptions import NackError, UnroutableError
 
 from .. import tracing
-from ..clients.rabbit import (BROKER, MAX_MESSAGES, MAX_PREFETCH, Delivery, Worker, _check_count, _check_seconds,
-                              _delivery, _traced, amqp_url, channel, check_name, connect, decode, drain,
-                              fresh_queue, publish, queue_depth, wait_until)
-from ..runtime import Lab, LabError
+from ..clients.rabbit import (BROKER, MAX_MESSAGES, MAX_PREFETCH, Delivery, Worker, _delivery, _traced, amqp_url,
+                              channel, check_name, connect, decode, drain, fresh_queue, publish, queue_depth)
+from ..runtime import Lab, LabError, args
+from ..runtime.child import Child, say
+from ..runtime.progress import bar as progress_bar
+from ..runtime.waiting import poll_until
 
 
 def _progress(iterable: range, label: str) -> Any:
-    if os.environ.get("LABS_PROGRESS", "1") == "0" or len(iterable) < 1000:
+    """A bar over many messages (a few hundred publish in well under two seconds: no bar)."""
+    if len(iterable) < 1000:
         return iterable
-    from tqdm.auto import tqdm
-    return tqdm(iterable, desc=label, unit="msg", leave=False, mininterval=0.5)
+    return progress_bar(iterable=iterable, desc=label, unit="msg", mininterval=0.5)
 
 
 # ---------------------------------------------------------------- one message, one consumer
@@ -56,8 +53,8 @@ def share_work(target: Lab | dict | str, queue: str, messages: int, work_seconds
                prefetch: int = 1, timeout: float = 60.0) -> WorkSplit:
     """Competing consumers: one worker per entry of {name: seconds per message} on one queue,
     then `messages` numbered messages; counts who handled which, and how long all took."""
-    _check_count(messages, "messages", 1, MAX_MESSAGES)
-    _check_count(prefetch, "prefetch", 0, MAX_PREFETCH)
+    args.whole("messages", messages, 1, MAX_MESSAGES)
+    args.whole("prefetch", prefetch, 0, MAX_PREFETCH)
     if not work_seconds:
         raise ValueError("work_seconds needs at least one worker, e.g. {'fast': 0.002, 'slow': 0.02}")
     with channel(target) as ch:
@@ -69,7 +66,7 @@ def share_work(target: Lab | dict | str, queue: str, messages: int, work_seconds
             started = time.perf_counter()
             for number in range(messages):
                 publish(ch, queue, {"n": number})
-            wait_until(lambda: sum(len(w.received) for w in workers) >= messages, timeout)
+            poll_until(lambda: sum(len(w.received) for w in workers) >= messages, timeout)
             seconds = time.perf_counter() - started
             time.sleep(0.2)  # room for a duplicate delivery to show up
         finally:
@@ -115,27 +112,21 @@ class CrashTrial:
 
 
 def start_consumer_process(target: Lab | dict | str, queue: str, name: str, *, auto_ack: bool = False,
-                           work_seconds: float = 3600.0) -> subprocess.Popen:
+                           work_seconds: float = 3600.0) -> Child:
     """A consumer in a child process (`python -m labs.lessons.queues`), so it can really be SIGKILLed.
 
-    It prints "ready", then "got <body>" for the first message, then works `work_seconds` on it.
-    Its stdin is a pipe from us: when this process dies (even by SIGKILL) the pipe closes and the
-    child exits, so it never outlives the kernel.
-    """
-    argv = [sys.executable, "-m", "labs.lessons.queues", amqp_url(target), check_name(queue), "--name", str(name),
-            "--work-seconds", str(_check_seconds(work_seconds, "work_seconds", 3600))]
-    env = {**os.environ, "LABS_TRACE_DIR": tracing.trace_dir() or ""}
-    child = subprocess.Popen(argv + (["--auto-ack"] if auto_ack else []), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, env=env)
-    if _read_line(child, 15) != "ready":
+    It reports "ready", then "got" with the body of the first message, then works `work_seconds` on
+    it. Like every child of the lab it is stopped when the kernel dies, even by SIGKILL."""
+    argv = [amqp_url(target), check_name(queue), "--name", args.text("name", name),
+            "--work-seconds", str(args.seconds("work_seconds", work_seconds, 0, 3600))]
+    child = Child("labs.lessons.queues", *argv, *(["--auto-ack"] if auto_ack else []), name=name,
+                  env={"LABS_TRACE_DIR": tracing.trace_dir() or ""})
+    try:
+        child.wait_for("ready", timeout=15)
+    except (LabError, TimeoutError) as exc:
         child.kill()
-        raise LabError(f"the consumer process {name} did not start; exit code {child.wait()}")
+        raise LabError(f"the consumer process {name} did not start: {exc}") from None
     return child
-
-
-def _read_line(child: subprocess.Popen, timeout: float) -> str | None:
-    ready, _, _ = select.select([child.stdout], [], [], timeout)
-    return child.stdout.readline().strip() if ready else None
 
 
 def kill_consumer_mid_message(target: Lab | dict | str, queue: str, message: Any, *, auto_ack: bool = False,
@@ -148,13 +139,14 @@ def kill_consumer_mid_message(target: Lab | dict | str, queue: str, message: Any
     try:
         with channel(target) as ch:
             publish(ch, queue, message, sender=sender)
-        line = _read_line(child, 10) or ""
+        try:
+            got = child.wait_for("got", timeout=10)["body"]
+        except TimeoutError:
+            got = None
     finally:
-        child.send_signal(signal.SIGKILL)  # a crash: no ack, no goodbye to the broker
-        child.wait()
-    got = json.loads(line[4:]) if line.startswith("got ") else None
+        child.kill()  # a crash: no ack, no goodbye to the broker
     # the broker notices the closed socket at once; wait until it has dropped the dead consumer
-    wait_until(lambda: (queue_depth(target, queue) or (0, 0))[1] == 0, 10, 0.05)
+    poll_until(lambda: (queue_depth(target, queue) or (0, 0))[1] == 0, 10, 0.05)
     ready, _ = queue_depth(target, queue) or (0, 0)
     trial = CrashTrial(auto_ack, got, ready)
     if ready:
@@ -172,23 +164,17 @@ def _consumer_process_main(argv: list[str]) -> None:
     parser.add_argument("--name", default="consumer")
     parser.add_argument("--auto-ack", action="store_true")
     parser.add_argument("--work-seconds", type=float, default=3600.0)
-    args = parser.parse_args(argv)
-
-    def exit_with_parent() -> None:
-        sys.stdin.read()  # returns when the parent's end of the pipe closes
-        os._exit(0)
-
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    tracing.set_component(args.name)
-    connection = pika.BlockingConnection(pika.URLParameters(args.url))
+    given = parser.parse_args(argv)
+    tracing.set_component(given.name)
+    connection = pika.BlockingConnection(pika.URLParameters(given.url))
     ch = connection.channel()
     ch.basic_qos(prefetch_count=1)
-    print("ready", flush=True)
-    for method, props, body in ch.consume(args.queue, auto_ack=args.auto_ack):
-        _traced(args.queue, props, len(body), args.name)
-        print("got", json.dumps(decode(body, props.content_type)), flush=True)
-        time.sleep(args.work_seconds)  # "working": the parent kills us here
-        if not args.auto_ack:
+    say("ready")
+    for method, props, body in ch.consume(given.queue, auto_ack=given.auto_ack):
+        _traced(given.queue, props, len(body), given.name)
+        say("got", body=decode(body, props.content_type))
+        time.sleep(given.work_seconds)  # "working": the parent kills us here
+        if not given.auto_ack:
             ch.basic_ack(method.delivery_tag)
 
 
@@ -242,16 +228,10 @@ def restart_broker(lab: Lab) -> float:
 
     thread = threading.Thread(target=restart, name="rabbit-restart", daemon=True)
     thread.start()
-    bar = None
-    if os.environ.get("LABS_PROGRESS", "1") != "0":
-        from tqdm.auto import tqdm
-        bar = tqdm(desc="restarting rabbitmq", bar_format="{desc}: {elapsed}", leave=False)
-    while thread.is_alive():
-        thread.join(0.25)
-        if bar is not None:
+    with progress_bar(desc="restarting rabbitmq") as bar:
+        while thread.is_alive():
+            thread.join(0.25)
             bar.refresh()
-    if bar is not None:
-        bar.close()
     if outcome:
         raise outcome[0]
     return time.perf_counter() - started
@@ -277,7 +257,7 @@ def publish_before_restart(target: Lab | dict | str, queue: str, messages: int, 
                            persistent: bool, confirms: bool) -> DurabilityTrial:
     """Publish `messages` numbered messages to a fresh queue. With confirms, a message counts as
     confirmed once the broker has acknowledged it (for a persistent message: once it is on disk)."""
-    _check_count(messages, "messages", 1, MAX_MESSAGES)
+    args.whole("messages", messages, 1, MAX_MESSAGES)
     trial = DurabilityTrial(queue, durable, persistent, confirms)
     with channel(target) as ch:
         fresh_queue(ch, queue, durable=durable)
@@ -315,10 +295,10 @@ def publish_into_full_queue(target: Lab | dict | str, queue: str, messages: int 
                             confirms: bool) -> FullQueueTrial:
     """Publish into a queue with room for `room` messages that refuses the rest. Without confirms the
     publisher cannot tell; with confirms each refusal comes back as a NackError."""
-    _check_count(messages, "messages", 1, MAX_MESSAGES)
+    args.whole("messages", messages, 1, MAX_MESSAGES)
     refused = 0
     with channel(target) as ch:
-        fresh_queue(ch, queue, max_length=_check_count(room, "room", 0, MAX_MESSAGES), reject_when_full=True)
+        fresh_queue(ch, queue, max_length=args.whole("room", room, 0, MAX_MESSAGES), reject_when_full=True)
         if confirms:
             ch.confirm_delivery()
         for number in range(messages):

@@ -17,8 +17,9 @@ from concurrent.futures import Future
 
 from typing import Any, Callable, Sequence
 
+from ..runtime import args
 from ..tools.resilience import (MAX_POOL, MAX_WAIT_S, AttemptLog, Bulkhead, BulkheadFull, RecordedBreaker,
-                                RetryBudget, _seconds, _whole, call_with_fallback, clock, retrying)
+                                RetryBudget, call_with_fallback, clock, retrying)
 
 USERS_ROUTE = "GET /users/{user_id}"
 
@@ -46,7 +47,7 @@ def retry_waves(lab: Any, jitter: bool, clients: int = 10, attempts: int = 4, ba
 
     from ..clients import chaos
 
-    _whole("clients", clients, 2, 100)
+    args.whole("clients", clients, 2, 100)
     log = AttemptLog("full jitter" if jitter else "no jitter")
     go = threading.Barrier(clients + 1)
 
@@ -81,7 +82,7 @@ def retry_storm(lab: Any, requests: int = 100, attempts: int = 4, budget: RetryB
 
     from ..clients.faults import FaultRules
 
-    _whole("requests", requests, 1, 100_000)
+    args.whole("requests", requests, 1, 100_000)
     policy = retrying(attempts, base=0, jitter=False, retry_on=httpx.HTTPError, budget=budget)
     succeeded = 0
     with users_client(lab) as client, FaultRules(lab, "users") as faults:
@@ -103,8 +104,8 @@ def breaker_under_faults(lab: Any, breaker: RecordedBreaker, faults: Sequence[tu
     the start). Counts what the caller got and what reached users while it failed."""
     from ..clients.faults import FaultRules
 
-    _seconds("duration", duration, 0.1, 60)
-    _seconds("every", every, 0.001, 10)
+    args.seconds("duration", duration, 0.1, 60)
+    args.seconds("every", every, 0.001, 10)
     last_good: dict = {}
     answered = fallbacks = attempted_in_faults = reached_in_faults = 0
     with users_client(lab, timeout=1.0) as client, FaultRules(lab, "users") as rules:
@@ -143,7 +144,7 @@ def bulkhead_demo(lab: Any, isolated: bool, slow_calls: int = 8, fast_calls: int
     submit to answer (queueing included), in ms."""
     from ..clients.faults import FaultRules
 
-    _whole("threads", threads, 2, MAX_POOL)
+    args.whole("threads", threads, 2, MAX_POOL)
     timings: dict[str, list[float]] = {"users": [], "concerts": []}
     refused = 0
     with users_client(lab) as users, users_client(lab, base_url=lab.endpoint("concerts")["http"]) as concerts, \
@@ -202,7 +203,7 @@ def grpc_deadline(lab: Any, deadline_s: float, slow_ms: float = 1000) -> dict[st
     from ..protos import ticketing_pb2 as pb
     from ..protos import ticketing_pb2_grpc as pb_grpc
 
-    _seconds("deadline_s", deadline_s, 0.001, 60)
+    args.seconds("deadline_s", deadline_s, 0.001, 60)
     with grpc.insecure_channel(lab.endpoint("users")["grpc"]) as channel, FaultRules(lab, "users") as rules:
         stub = pb_grpc.UsersStub(channel)
         stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=5)  # connect first: time the call only

@@ -21,6 +21,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import httpx
 
+from ..runtime import args
+
 SERVICES = ("users", "concerts", "payments", "notifications", "orders")
 TIMEOUT = 5.0
 
@@ -178,8 +180,7 @@ def post_with_lost_answer(api: httpx.Client, door: Any, path: str, json: Any,
                           headers: Mapping[str, str] | None = None, wait_s: float = 0.5) -> str:
     """POST through a chaos proxy (`door`) that holds back the answer: the server does the work, the
     client times out after `wait_s` and never learns the outcome. Returns what the client saw."""
-    if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 0 < wait_s <= 30:
-        raise ValueError(f"wait_s must be a number of seconds above 0 and up to 30, got {wait_s!r}")
+    args.positive_seconds("wait_s", wait_s, 30)
     with door.toxic("timeout", timeout=0):  # downstream: the request goes through, the answer does not
         try:
             response = api.post(path, json=json, headers=dict(headers or {}), timeout=wait_s)

@@ -23,6 +23,7 @@ from . import rpc
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
 from ..clients import chaos
+from ..runtime import args
 
 CONCERT = "c1"
 REST, UNARY, STREAM = "REST/JSON", "gRPC unary", "gRPC stream"
@@ -92,8 +93,7 @@ def payload_bytes(lab: Any, concert_id: str = CONCERT) -> dict[str, int]:
 def wire_bytes(lab: Any, calls: int = 50) -> dict[str, float]:
     """Bytes per call on the TCP connection, both ways, headers and framing included, counted by a
     chaos proxy (without toxics) over `calls` calls after the connection is open."""
-    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10_000:
-        raise ValueError(f"calls must be a whole number from 1 to 10000, got {calls!r}")
+    args.whole("calls", calls, 1, 10_000)
     http_proxy = chaos.proxy(lab, "concerts", port_key="http", name="showdown-bytes-http")
     grpc_proxy = chaos.proxy(lab, "concerts", port_key="grpc", name="showdown-bytes-grpc")
     results = {}
@@ -121,8 +121,7 @@ def wire_bytes(lab: Any, calls: int = 50) -> dict[str, float]:
 def many_lookups(contenders: Contenders, n: int = 100, concert_id: str = CONCERT) -> dict[str, float]:
     """Seconds to get `n` answers: `n` REST calls, `n` unary calls (each waits for the one before),
     and one CheckSeats stream carrying all `n` questions (sent without waiting)."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
-        raise ValueError(f"n must be a whole number from 1 to 100000, got {n!r}")
+    args.whole("n", n, 1, 100_000)
     timings = {}
     clock = time.perf_counter
     for label, one in ((REST, contenders.rest), (UNARY, contenders.unary)):

@@ -26,6 +26,8 @@ from typing import Any, Sequence
 
 import httpx
 
+from ..runtime import args
+
 clock = time.monotonic
 WORK_S = 0.01  # one unit of the caller's "other work": a 10 ms busy loop
 PATH = "/users/u1"
@@ -167,8 +169,7 @@ def plot_timelines(timelines: Sequence[Timeline], title: str = "what the caller 
 # ---- availability of a chain of synchronous calls --------------------------------------------------
 
 def _share(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+    args.number(name, value, 0, 1)
     return float(value)
 
 
@@ -176,16 +177,14 @@ def chain_availability(per_call: float, calls: int) -> float:
     """A request that needs `calls` synchronous calls to succeed, each available `per_call` of the
     time (independently): it succeeds per_call ** calls of the time."""
     _share("per_call", per_call)
-    if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10_000:
-        raise ValueError(f"calls must be a whole number from 1 to 10000, got {calls!r}")
+    args.whole("calls", calls, 1, 10_000)
     return per_call ** calls
 
 
 def simulate_chain(per_call: float, calls: int, trials: int = 100_000, seed: int = 0) -> float:
     """The share of `trials` simulated requests whose `calls` calls all succeeded."""
     chain_availability(per_call, calls)  # same checks
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= 10_000_000:
-        raise ValueError(f"trials must be a whole number from 1 to 10000000, got {trials!r}")
+    args.whole("trials", trials, 1, 10_000_000)
     import numpy as np  # a million draws: vectorised, or this cell would take seconds
 
     draws = np.random.default_rng(seed).random((trials, calls))
@@ -206,8 +205,7 @@ def measure_order_chain(lab: Any, error_rate: float, orders: int, seed: int = 1)
     from ..clients.faults import FaultRules
 
     _share("error_rate", error_rate)
-    if isinstance(orders, bool) or not isinstance(orders, int) or not 1 <= orders <= 100_000:
-        raise ValueError(f"orders must be a whole number from 1 to 100000, got {orders!r}")
+    args.whole("orders", orders, 1, 100_000)
     rules = {name: FaultRules(lab, name) for name in {service for service, _ in ORDER_HOPS}}
     placed, counts = 0, []
     with RestTicketing(lab) as shop:

@@ -8,15 +8,16 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import LabError, StartError, UnknownComponent
 from .paths import state_root
-from .ports import HOST, free_port, is_listening
+from .ports import free_port, is_listening
 from .process import ManagedProcess, ProcessSpec
 from .reaper import Reaper
+from .waiting import wait_ready
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -84,25 +85,6 @@ def component_names() -> list[str]:
     return list(_registry)
 
 
-def wait_until(probe: Callable[[], None], timeout: float, interval: float = 0.1,
-               giving_up: Callable[[], str | None] = lambda: None) -> None:
-    """Call `probe` until it returns without raising. `giving_up` returns a reason to stop early."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            probe()
-            return
-        except Exception as exc:  # any failure of the probe means "not ready yet"
-            last = exc
-        reason = giving_up()
-        if reason:
-            raise TimeoutError(reason)
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"not ready after {timeout:.0f} s (last probe error: {last})")
-        time.sleep(interval)
-
-
 class Component:
     """Interface both backends implement for one component instance."""
     name: str
@@ -162,7 +144,7 @@ class LocalComponent(Component):
             try:
                 if self._external is None:
                     self._spawn()
-                wait_until(lambda: self.spec.probe(self.endpoint, self.options),
+                wait_ready(lambda: self.spec.probe(self.endpoint, self.options),
                            timeout=float(os.environ.get("LABS_START_TIMEOUT", self.spec.start_timeout)),
                            interval=0.05, giving_up=self._exited)
             except BaseException as exc:
@@ -195,7 +177,7 @@ class LocalComponent(Component):
             proc.start()
             self._procs = [p for p in self._procs if p.spec.role != ps.role] + [proc]
             if ps.helper and ps.wait_port:
-                wait_until(lambda: _require(is_listening(ps.wait_port), f"{ps.role} port {ps.wait_port}"),
+                wait_ready(lambda: _require(is_listening(ps.wait_port), f"{ps.role} port {ps.wait_port}"),
                            timeout=10, giving_up=lambda: _exited_message(proc))
 
     def _exited(self) -> str | None:

@@ -12,7 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .component import _ANSI, Component, ComponentSpec, wait_until
+from .component import _ANSI, Component, ComponentSpec
+from .waiting import wait_ready
 from .errors import LabError, StartError
 from .ports import free_port
 from .reaper import Reaper
@@ -195,7 +196,7 @@ class DockerComponent(Component):
         started = time.monotonic()
         try:
             self._compose_checked(*compose_args, timeout=timeout)
-            wait_until(lambda: self.spec.probe(self.endpoint, self.options), timeout=self._start_timeout(),
+            wait_ready(lambda: self.spec.probe(self.endpoint, self.options), timeout=self._start_timeout(),
                        interval=0.5, giving_up=self._container_gone)
         except BaseException as exc:
             tail = exc.output if isinstance(exc, ComposeFailed) else self.logs(25)

@@ -22,5 +22,5 @@ class StartError(LabError):
         if log_tail:
             where = f" ({log_path})" if log_path else ""
             text += f"\n--- last lines of the {name} log{where} ---\n{log_tail.rstrip()}"
-        text += f"\nRun `python -m labs doctor` to check the prerequisites."
+        text += "\nRun `python -m labs doctor` to check the prerequisites."
         super().__init__(text)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from . import args
+from .progress import bar as progress_bar
 from .component import Component, LocalComponent, component_names, get_spec, state_root
 from .errors import LabError, StartError
 from .reaper import Reaper
@@ -76,6 +78,11 @@ def trace_dir() -> Path:
     return _session.trace_dir()
 
 
+def session_reaper() -> Reaper:
+    """The watchdog of this Python process: what it watches stops when the process dies (labs.runtime.child)."""
+    return _session.reaper
+
+
 def resolve_backend(backend: str | None) -> str:
     chosen = backend or os.environ.get("LABS_BACKEND") or "local"
     if chosen not in BACKENDS:
@@ -102,8 +109,8 @@ class Lab:
 
     def wait(self, timeout: float | None = None, progress: bool = True) -> "Lab":
         """Block until every component is ready (with a progress bar); raise the first start error."""
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        if timeout is not None:
+            args.positive_seconds("timeout", timeout, 3600)
         deadline = None if timeout is None else time.monotonic() + timeout
         starting = [n for n in self._components
                     if (t := _session.threads.get((self.backend, n))) is not None and t.is_alive()]
@@ -134,8 +141,7 @@ class Lab:
         return self._wait_for(name).endpoint
 
     def logs(self, name: str, lines: int = 50) -> LogText:
-        if not isinstance(lines, int) or isinstance(lines, bool) or not 0 <= lines <= 100_000:
-            raise ValueError(f"lines must be a whole number from 0 to 100000, got {lines!r}")
+        args.whole("lines", lines, 0, 100_000)
         return LogText(self.component(name).logs(lines))
 
     def kill(self, name: str) -> None:
@@ -284,32 +290,25 @@ def _start_quietly(comp: Component, deps: list[tuple[str, str]] = ()) -> None:
         pass  # kept in comp.error; Lab.wait / Lab.endpoint raise it
 
 
-def _wait_with_progress(lab: Lab, fresh: Iterable[str], progress: bool) -> None:
+def _wait_with_progress(lab: Lab, fresh: Iterable[str], show: bool) -> None:
     fresh = list(fresh)
-    bar = None
-    if progress and fresh and os.environ.get("LABS_PROGRESS", "1") != "0":
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(fresh), desc="starting " + ", ".join(fresh), unit="component", leave=False)
     errors: list[BaseException] = []
     pending = set(fresh)
-    try:
+    with progress_bar(total=len(fresh), desc="starting " + ", ".join(fresh), unit="component",
+                      show=show and bool(fresh)) as bar:
         while pending:
             for name in list(pending):
                 thread = _session.threads.get((lab.backend, name))
                 if thread is None or not thread.is_alive():
                     pending.discard(name)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix_str(f"{name} {lab.component(name).state}")
+                    bar.update(1)
+                    bar.set_postfix_str(f"{name} {lab.component(name).state}")
             time.sleep(0.05)
         for name in lab.names:
             try:
                 lab._wait_for(name)
             except BaseException as exc:
                 errors.append(exc)
-    finally:
-        if bar is not None:
-            bar.close()
     if errors:
         for name in fresh:  # leave nothing half-started behind this failed call
             if lab.component(name).state != "failed":

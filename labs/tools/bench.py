@@ -22,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
+from ..runtime import args
+from ..runtime.progress import bar as progress_bar, finish as finish_bar
+
 MAX_CALLS = 100_000
 MAX_CONCURRENCY = 256
 MAX_DURATION_S = 600.0
@@ -74,45 +77,28 @@ def scaled(n: int) -> int:
     return max(10, int(n * scale))
 
 
-def _whole(name: str, value: object, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
-def _progress_on(progress: bool) -> bool:
-    return progress and os.environ.get("LABS_PROGRESS", "1") != "0"
-
-
 def measure(call: Callable[[], object], n: int = 200, warmup: int = 10, label: str = "calls",
             progress: bool = True, *, duration: float | None = None, concurrency: int = 1) -> Samples:
     """Time `n` calls (or as many as fit in `duration` seconds), after `warmup` untimed ones.
 
     With `concurrency` > 1 that many threads call at once, sharing the calls between them; the
     warm-up then runs at the same concurrency, so every connection the run will use is open."""
-    _whole("n", n, 1, MAX_CALLS)
-    _whole("warmup", warmup, 0, MAX_CALLS)
-    _whole("concurrency", concurrency, 1, MAX_CONCURRENCY)
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
-                                 or not 0 < duration <= MAX_DURATION_S):
-        raise ValueError(f"duration must be a number of seconds above 0 and up to {MAX_DURATION_S:g}, "
-                         f"got {duration!r}")
+    args.whole("n", n, 1, MAX_CALLS)
+    args.whole("warmup", warmup, 0, MAX_CALLS)
+    args.whole("concurrency", concurrency, 1, MAX_CONCURRENCY)
+    if duration is not None:
+        args.positive_seconds("duration", duration, MAX_DURATION_S)
     limit = MAX_CALLS if duration is not None else n
-    bar = None
-    if _progress_on(progress):
-        from tqdm.auto import tqdm
-        bar = tqdm(total=None if duration is not None else n, desc=label, unit="call", leave=False,
-                   mininterval=0.5)
-    try:
+    # A bar with a total for n calls; for a timed run, a total of the seconds it will take.
+    with progress_bar(total=n if duration is None else None, desc=label, unit="call", show=progress,
+                      mininterval=0.5) as bar:
         if concurrency == 1:
             for _ in range(warmup):
                 call()
             samples = _run_sequential(call, limit, duration, bar)
         else:
             samples = _run_concurrent(call, limit, max(warmup, concurrency), duration, concurrency, bar)
-    finally:
-        if bar is not None:
-            bar.close()
+        finish_bar(bar)  # it updates in batches: every call made means a full, finished bar
     samples.label, samples.concurrency = label, concurrency
     return samples
 
@@ -128,7 +114,7 @@ def _run_sequential(call, limit: int, duration: float | None, bar) -> Samples:
         call()
         ended = clock()
         record(ended - started)
-        if bar is not None and i % 16 == 15:  # updating a bar costs microseconds: do it now and then
+        if i % 16 == 15:  # updating a bar costs microseconds: do it now and then
             bar.update(16)
         if deadline is not None and ended >= deadline:
             break
@@ -162,8 +148,9 @@ def _run_concurrent(call, limit: int, warmup: int, duration: float | None, concu
             call()
             ended = clock()
             mine.append(ended - started)
-            if bar is not None and len(mine) % 16 == 0:
-                bar.update(16)
+            if len(mine) % 16 == 0:
+                with lock:  # tqdm's counter is not thread-safe
+                    bar.update(16)
             if deadline[0] is not None and ended >= deadline[0]:
                 break
 
@@ -188,12 +175,13 @@ def sweep(call: Callable[[], object], levels: Sequence[int] = LEVELS, n: int = 2
     if not levels:
         raise ValueError(f"levels must name at least one concurrency from 1 to {MAX_CONCURRENCY}")
     for level in levels:
-        _whole("each concurrency level", level, 1, MAX_CONCURRENCY)
-    steps = levels
-    if _progress_on(progress):
-        from tqdm.auto import tqdm
-        steps = tqdm(levels, desc=f"{label}: concurrency", leave=False)
-    return [measure(call, n=n, label=label, progress=False, concurrency=level, **options) for level in steps]
+        args.whole("each concurrency level", level, 1, MAX_CONCURRENCY)
+    runs = []
+    with progress_bar(total=len(levels), desc=f"{label}: concurrency", unit="level", show=progress) as bar:
+        for level in levels:
+            runs.append(measure(call, n=n, label=label, progress=False, concurrency=level, **options))
+            bar.update(1)
+    return runs
 
 
 def table(runs: Sequence[Samples]):

@@ -27,22 +27,12 @@ from typing import Any, Callable, Sequence
 import pybreaker
 import tenacity
 
+from ..runtime import args
+
 clock = time.monotonic
 MAX_ATTEMPTS = 20
 MAX_WAIT_S = 60.0
 MAX_POOL = 256
-
-
-def _whole(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    return value
-
-
-def _seconds(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number of seconds from {low:g} to {high:g}, got {value!r}")
-    return float(value)
 
 
 # ---- retries ------------------------------------------------------------------------------------------
@@ -68,7 +58,7 @@ class RetryBudget:
     def __init__(self, ratio: float = 0.1, min_retries: int = 3):
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             raise ValueError(f"ratio must be a number from 0 to 1 (retries per request), got {ratio!r}")
-        self.ratio, self.min_retries = float(ratio), _whole("min_retries", min_retries, 0, 1000)
+        self.ratio, self.min_retries = float(ratio), args.whole("min_retries", min_retries, 0, 1000)
         self.requests = self.retries = self.refused = 0
         self._lock = threading.Lock()
 
@@ -111,9 +101,9 @@ def retrying(attempts: int = 4, base: float = 0.1, cap: float = 5.0, jitter: boo
     them, drawn uniformly from 0 to that with `jitter` ("full jitter"), retrying only `retry_on`
     errors and only while `budget` allows. Call it: `retrying(...)(fn, *args)`; the last error is
     re-raised when every attempt failed."""
-    _whole("attempts", attempts, 1, MAX_ATTEMPTS)
-    _seconds("base", base, 0, MAX_WAIT_S)
-    _seconds("cap", cap, 0, MAX_WAIT_S)
+    args.whole("attempts", attempts, 1, MAX_ATTEMPTS)
+    args.seconds("base", base, 0, MAX_WAIT_S)
+    args.seconds("cap", cap, 0, MAX_WAIT_S)
 
     def should_retry(state: tenacity.RetryCallState) -> bool:
         if not state.outcome.failed or not isinstance(state.outcome.exception(), retry_on):
@@ -147,8 +137,8 @@ class RecordedBreaker(pybreaker.CircuitBreakerListener):
 
     def __init__(self, fail_max: int = 5, reset_timeout: float = 1.0, enabled: bool = True,
                  exclude: Sequence[type[BaseException]] = ()):
-        _whole("fail_max", fail_max, 1, 1000)
-        _seconds("reset_timeout", reset_timeout, 0.01, 3600)
+        args.whole("fail_max", fail_max, 1, 1000)
+        args.seconds("reset_timeout", reset_timeout, 0.01, 3600)
         self.enabled = enabled
         self.breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, listeners=[self],
                                                 exclude=list(exclude), throw_new_error_on_trip=False)
@@ -206,8 +196,8 @@ class Bulkhead:
 
     def __init__(self, name: str, max_concurrent: int, max_waiting: int = 0):
         self.name = name
-        self.max_concurrent = _whole("max_concurrent", max_concurrent, 1, MAX_POOL)
-        self.max_waiting = _whole("max_waiting", max_waiting, 0, 100_000)
+        self.max_concurrent = args.whole("max_concurrent", max_concurrent, 1, MAX_POOL)
+        self.max_waiting = args.whole("max_waiting", max_waiting, 0, 100_000)
         self._slots = threading.BoundedSemaphore(max_concurrent + max_waiting)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix=f"bulkhead-{name}")
         self.refused = 0

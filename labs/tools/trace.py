@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import tracing
-from ..runtime import trace_dir as _session_trace_dir
+from ..runtime import args, trace_dir as _session_trace_dir
 
 QUIET_S = 0.1     # a run is complete once no span of it arrived for this long ...
 SETTLE_S = 1.0    # ... or this long after the block ended, whichever comes first
@@ -100,8 +100,7 @@ class Run:
     """One recorded run: use it as `with trace.record(...) as run:`, then read `run.spans`."""
 
     def __init__(self, name: str = "run", settle: float = SETTLE_S) -> None:
-        if not isinstance(settle, (int, float)) or not 0 <= settle <= 60:
-            raise ValueError(f"settle must be a number of seconds from 0 to 60, got {settle!r}")
+        args.seconds("settle", settle, 0, 60)
         self.name = str(name)
         self.settle = float(settle)
         self.trace_id: str | None = None

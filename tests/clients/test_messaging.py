@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import psutil
@@ -14,6 +13,7 @@ from labs import trace
 from labs.clients import rabbit
 from labs.lessons import events, queues
 from labs.runtime import LabError
+from labs.runtime.waiting import poll_until
 
 
 def _name(prefix: str) -> str:
@@ -129,7 +129,7 @@ def test_a_consumer_process_exits_when_its_parent_is_killed(brokers):
     assert psutil.pid_exists(child_pid)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    assert rabbit.wait_until(lambda: not psutil.pid_exists(child_pid) or
+    assert poll_until(lambda: not psutil.pid_exists(child_pid) or
                              psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE, 10)
 
 

@@ -1,4 +1,5 @@
-"""labs.lessons.eventlog: events, projections and the charge ledger without a broker; replay, groups,
+"""Lesson 11's modules (labs.lessons.eventlog, .consumer_groups, .at_least_once): events, projections and the
+charge ledger without a broker; replay, groups,
 crashes and the queue comparison on the real brokers."""
 import os
 import signal
@@ -11,7 +12,8 @@ from collections import namedtuple
 import psutil
 import pytest
 
-from labs.lessons import eventlog
+from labs.lessons import at_least_once, consumer_groups, eventlog
+from labs.runtime.child import ChildExited
 from labs.clients import kafka as lk
 
 Record = namedtuple("Record", "topic partition offset key value timestamp headers")
@@ -58,27 +60,27 @@ def test_by_key_groups_values_and_partitions():
 
 
 def test_the_naive_ledger_charges_twice_and_the_idempotent_one_once(tmp_path):
-    naive, once = eventlog.ChargeLedger(tmp_path / "naive.db"), eventlog.ChargeLedger(tmp_path / "once.db")
+    naive, once = at_least_once.ChargeLedger(tmp_path / "naive.db"), at_least_once.ChargeLedger(tmp_path / "once.db")
     for event in (_event(1), _event(2), _event(1)):          # e1 redelivered
-        eventlog.handle(naive, event, idempotent=False)
-        eventlog.handle(once, event, idempotent=True)
+        at_least_once.handle(naive, event, idempotent=False)
+        at_least_once.handle(once, event, idempotent=True)
     assert (naive.charges(), naive.duplicate_charges(), naive.total()) == (3, 1, 180)
     assert (once.charges(), once.duplicate_charges(), once.total()) == (2, 0, 120)
-    assert eventlog.handle(once, _event(3, "OrderCancelled"), idempotent=True) is False  # no charge
+    assert at_least_once.handle(once, _event(3, "OrderCancelled"), idempotent=True) is False  # no charge
     # the ledger outlives the process that wrote it, as a payment would
-    assert eventlog.ChargeLedger(tmp_path / "once.db").charges() == 2
+    assert at_least_once.ChargeLedger(tmp_path / "once.db").charges() == 2
 
 
 @pytest.mark.parametrize("call, fragment", [
     (lambda: eventlog.sample_workload(None, orders=0), "orders must be a whole number from 1 to 10000"),
     (lambda: eventlog.sample_workload(None, cancel_every=1), "cancel_every must be a whole number from 2"),
-    (lambda: eventlog.read_to_end(None, idle_ms=10), "idle_ms must be a whole number of milliseconds from 50"),
+    (lambda: eventlog.read_to_end(None, idle_ms=10), "idle_ms \\(milliseconds\\) must be a whole number from 50"),
     (lambda: eventlog.replay_consumer("127.0.0.1:1", "t", since_ms=-5), "since_ms must be a whole number"),
-    (lambda: eventlog.crash_before_commit("127.0.0.1:1", "t", "g", "x.db", True, crash_after=20, commit_every=10),
+    (lambda: at_least_once.crash_before_commit("127.0.0.1:1", "t", "g", "x.db", True, crash_after=20, commit_every=10),
      "must not be a multiple of commit_every"),
-    (lambda: eventlog.crash_before_commit("127.0.0.1:1", "t", "g", "x.db", True, crash_after=0), "from 1 to 100000"),
-    (lambda: eventlog.ConsumerGroup("127.0.0.1:1", "bad topic", "g"), "topic name"),
-    (lambda: eventlog.ConsumerGroup("127.0.0.1:1", "t", ""), "non-empty string"),
+    (lambda: at_least_once.crash_before_commit("127.0.0.1:1", "t", "g", "x.db", True, crash_after=0), "from 1 to 100000"),
+    (lambda: consumer_groups.ConsumerGroup("127.0.0.1:1", "bad topic", "g"), "topic name"),
+    (lambda: consumer_groups.ConsumerGroup("127.0.0.1:1", "t", ""), "non-empty string"),
     (lambda: eventlog.queue_workload("amqp://127.0.0.1:1", "q", [], consumers=0), "from 1 to 16"),
 ])
 def test_bad_arguments_are_refused_with_the_allowed_range(call, fragment):
@@ -86,9 +88,9 @@ def test_bad_arguments_are_refused_with_the_allowed_range(call, fragment):
         call()
 
 
-def test_a_child_that_dies_early_says_why():
-    child = eventlog.ChildProcess("charger", {"name": "broken", "bootstrap": "127.0.0.1:1"})
-    with pytest.raises(RuntimeError, match=r"(?s)broken exited before 'assigned'.*KeyError: 'db'"):
+def test_a_charger_that_dies_early_says_why():
+    child = at_least_once._charger({"name": "broken", "bootstrap": "127.0.0.1:1"})
+    with pytest.raises(ChildExited, match=r"(?s)broken exited with code 1 before 'assigned'.*KeyError: 'db'"):
         child.wait_for("assigned", timeout=30)
     assert child.popen.wait(timeout=10) != 0
 
@@ -140,7 +142,7 @@ def test_each_group_reads_everything_and_keeps_its_own_offset(brokers):
 def test_a_killed_members_partitions_move_to_the_others(brokers):
     topic = _topic("members")
     lk.create_topic(brokers, topic, partitions=2)
-    group = eventlog.ConsumerGroup(brokers, topic, _topic("g"))
+    group = consumer_groups.ConsumerGroup(brokers, topic, _topic("g"))
     try:
         group.add("a")
         group.add("b")
@@ -161,8 +163,8 @@ def test_a_killed_members_partitions_move_to_the_others(brokers):
 
 CHILD = """
 import sys, time
-from labs.lessons import eventlog
-group = eventlog.ConsumerGroup(sys.argv[1], sys.argv[2], sys.argv[3])
+from labs.lessons import consumer_groups
+group = consumer_groups.ConsumerGroup(sys.argv[1], sys.argv[2], sys.argv[3])
 print(group.add("orphan").popen.pid, flush=True)
 time.sleep(60)
 """

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from labs import check
-from labs.lessons import eventlog
+from labs.lessons import at_least_once, eventlog
 from labs.clients import kafka as lk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def test_the_duplicate_check_fails_when_the_idempotent_consumer_is_replaced_by_t
         eventlog.sample_workload(office, orders=40)
     finally:
         office.close()
-    crashes = eventlog.crash_side_by_side(brokers, topic, group_prefix=topic, workdir=tmp_path)
+    crashes = at_least_once.crash_side_by_side(brokers, topic, group_prefix=topic, workdir=tmp_path)
     cell = _claims_cell()
 
     exec(cell, {"check": check, "crashes": crashes})  # as in the lesson: every claim holds

@@ -17,10 +17,9 @@ are never faulted, so a rule cannot lock a lesson out of removing it.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-from typing import Any, Iterator
+from typing import Any
 
 
 MAX_LATENCY_MS = 60_000
