@@ -44,7 +44,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print("no lab components are running")
     for r in rows:
         owner = f"owner pid {r['owner']}" + ("" if r["owner_alive"] else " (gone: `python -m labs clean` stops it)")
-        print(f"{r['name']:<10} {'up' if r['alive'] else 'down':<5} {', '.join(r['endpoint'].values())}  {owner}")
+        backend = " (docker)" if r.get("backend") == "docker" else ""
+        print(f"{r['name']:<10} {'up' if r['alive'] else 'down':<5} {', '.join(r['endpoint'].values())}  {owner}{backend}")
     return 0
 
 

@@ -1,46 +1,63 @@
-"""The docker backend: each component is one service of docker/compose.yaml, in a compose
-project of its own so that two kernels (or two components) never share or stop each other's
-containers."""
+"""The docker backend: each component is one service of docker/compose.yaml, in a compose project
+of its own so that two kernels (or two components) never share or stop each other's containers.
+
+Layer: runtime. One idea: a component whose processes are a compose service's container.
+
+    LABS_BACKEND=docker jupyter lab          # or labs.start(..., backend="docker")
+    lab = labs.start("redis", "orders")      # compose up, on free ports published on 127.0.0.1
+    lab.kill("redis"); lab.restart("redis")  # compose kill -s SIGKILL / compose restart
+    lab.logs("redis"); lab.listeners("redis")
+
+Lessons and tests reach a container only at 127.0.0.1: the brokers through ports Docker publishes
+there, the lab's Python services on the host's network, bound to 127.0.0.1 (docker/compose.yaml
+says why). A component with no service in the compose files, or one the learner runs elsewhere
+(LABS_KAFKA_BOOTSTRAP), runs as on the local backend (`runs_in_docker`). When the kernel dies, even
+by SIGKILL, the watchdog runs `compose down` for every project it started. Docker-native faults:
+`pause()` (the freezer) and `disconnect()` (off its network), used by `labs.chaos.paused/disconnected`.
+"""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from . import compose
 from .component import _ANSI, Component, ComponentSpec
-from .waiting import wait_ready
+from .compose import NO_DOCKER_HINT, QUICK_TIMEOUT, usable_docker  # noqa: F401  (kept importable from here)
 from .errors import LabError, StartError
+from .paths import state_root
 from .ports import free_port
 from .reaper import Reaper
+from .waiting import wait_ready
 
-# The host ports each compose service publishes, named as in the spec's port_names.
-# RabbitMQ's epmd and distribution ports stay inside its container.
+# The host ports a broker's compose service publishes, named as in the spec's port_names.
+# RabbitMQ's epmd and distribution ports stay inside its container. A service not listed here
+# (the lab's own services) gets one port for each of its spec's port_names.
 COMPOSE_PORTS: dict[str, tuple[str, ...]] = {
     "rabbitmq": ("amqp", "management"),
     "redis": ("redis",),
     "kafka": ("kafka",),
 }
 
-# `up` may first pull an image of several hundred MB.
+# `up` may first pull or build an image of several hundred MB.
 UP_TIMEOUT = 900.0
 COMMAND_TIMEOUT = 120.0
-QUICK_TIMEOUT = 15.0
+STOP_SECONDS = 5  # `down -t`: SIGKILL after this long; every image stops on SIGTERM well within it
 # A container boots a cold JVM or Erlang VM, and the spec's timeouts are for local processes.
 MIN_START_TIMEOUT = 60.0
 
-NO_DOCKER_HINT = "the local backend (the default: unset LABS_BACKEND) needs no Docker"
+_build_lock = threading.Lock()  # several services share one image: build it once, not in parallel
 
 
 def compose_file() -> Path:
-    explicit = os.environ.get("LABS_COMPOSE_FILE")
-    if explicit:
-        return Path(explicit)
-    return Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
+    """The first compose file (LABS_COMPOSE_FILE may list several, as COMPOSE_FILE does)."""
+    return compose.files()[0]
 
 
 def port_env_var(service: str, port_name: str) -> str:
@@ -48,23 +65,18 @@ def port_env_var(service: str, port_name: str) -> str:
     return f"LABS_{service}_{port_name}_PORT".upper()
 
 
-def usable_docker() -> str:
-    """The path of the `docker` client on PATH, once it has reached an engine that has Compose v2."""
-    docker = shutil.which("docker")
-    if docker is None:
-        raise LabError(f"Docker is not usable: there is no `docker` command on PATH; {NO_DOCKER_HINT}")
-    checks = (([docker, "info", "--format", "{{.ServerVersion}}"], "no Docker engine is reachable"),
-              ([docker, "compose", "version"], "the Compose v2 plugin (`docker compose`) is missing"))
-    for argv, problem in checks:
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=QUICK_TIMEOUT,
-                                    stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise LabError(f"Docker is not usable: `docker {argv[1]}` failed ({exc}); {NO_DOCKER_HINT}") from exc
-        if result.returncode != 0:
-            detail = _last_line(result.stderr) or f"exit code {result.returncode}"
-            raise LabError(f"Docker is not usable: {problem} ({detail}); {NO_DOCKER_HINT}")
-    return docker
+def published_port_names(spec: ComponentSpec) -> tuple[str, ...]:
+    return COMPOSE_PORTS.get(spec.name, tuple(spec.port_names))
+
+
+def runs_in_docker(spec: ComponentSpec) -> bool:
+    """Whether the docker backend runs `spec` in a container: not when the learner points the lab at
+    an instance of their own (external_endpoint), nor when the compose files define no service for
+    it (a lesson's component that only runs locally); then it runs as on the local backend."""
+    if spec.external_endpoint() is not None:
+        return False
+    defined = compose.services()
+    return not defined or spec.name in defined  # unreadable: DockerComponent.start says why
 
 
 class ComposeFailed(LabError):
@@ -78,18 +90,32 @@ class ComposeFailed(LabError):
 class DockerComponent(Component):
     """A component run as a compose service (LABS_BACKEND=docker)."""
 
+    backend = "docker"
+
     def __init__(self, spec: ComponentSpec, options: dict, reaper: Reaper):
         self.spec, self.name, self.options, self._reaper = spec, spec.name, options, reaper
         self.service = spec.name
         self._lock = threading.RLock()
         self._ports: dict[str, int] = {}
+        self._pids: list[tuple[int, float]] = []  # host pids of the container's processes, when visible
+        self._disconnected: list[str] = []
         self.project: str | None = None  # set on first start, cleared by a full stop
+        self.data_dir: Path | None = None
 
     @property
     def endpoint(self) -> dict[str, str]:
         if not self._ports:
             raise LabError(f"{self.name} has not been started")
         return self.spec.endpoint(self._ports, self.options)
+
+    @property
+    def config(self) -> dict:
+        """The service as compose resolves it (image, command, network_mode, ...)."""
+        return compose.service(self.service) or {}
+
+    @property
+    def host_network(self) -> bool:
+        return self.config.get("network_mode") == "host"
 
     def start(self) -> None:
         with self._lock:
@@ -98,6 +124,7 @@ class DockerComponent(Component):
                 docker = usable_docker()
                 if self.project is None:
                     self._create_project(docker)
+                self._build_if_missing(docker)
             except LabError as exc:
                 self.state, self.error = "failed", exc
                 raise
@@ -110,18 +137,20 @@ class DockerComponent(Component):
                 self.start()
                 return
             self.state, self.error = "starting", None
-            self._run_until_ready("restart", self.service, timeout=COMMAND_TIMEOUT)
+            self._run_until_ready("restart", "-t", str(STOP_SECONDS), self.service, timeout=COMMAND_TIMEOUT)
 
     def stop(self, keep_data: bool = False) -> None:
         with self._lock:
             if self.project is not None:
                 if keep_data:
-                    self._compose_checked("stop", self.service, timeout=COMMAND_TIMEOUT)
+                    self._compose_checked("stop", "-t", str(STOP_SECONDS), self.service, timeout=COMMAND_TIMEOUT)
                 else:
                     # -v: the images declare anonymous volumes for their data; remove them too.
-                    self._compose_checked("down", "-v", timeout=COMMAND_TIMEOUT)
+                    self._compose_checked("down", "-v", "-t", str(STOP_SECONDS), timeout=COMMAND_TIMEOUT)
                     self._reaper.cancel(self._reaper_key)
                     self.project, self._ports = None, {}
+                    self._forget_state()
+            self._pids = []
             self.state = "stopped"
 
     def kill(self) -> None:
@@ -129,6 +158,7 @@ class DockerComponent(Component):
         with self._lock:
             if self.project is not None:
                 self._compose_checked("kill", "-s", "SIGKILL", self.service, timeout=COMMAND_TIMEOUT)
+            self._pids = []
             self.state = "killed"
 
     def alive(self) -> bool:
@@ -152,25 +182,74 @@ class DockerComponent(Component):
         return "\n".join(text.splitlines()[-lines:])
 
     def listeners(self) -> list[str]:
-        """The "ip:port" addresses Docker publishes this service on, as Docker reports them."""
+        """The "ip:port" addresses this service listens on: what Docker publishes for a container on
+        a bridge network, the sockets of its processes for one on the host's network."""
         if self.project is None:
             return []
+        found: set[str] = set()
         try:
             result = self._compose("ps", "--format", "json", self.service, timeout=QUICK_TIMEOUT)
-            containers = _json_objects(result.stdout) if result.returncode == 0 else []
+            containers = compose.json_objects(result.stdout) if result.returncode == 0 else []
         except (LabError, ValueError):
-            return []
-        found = set()
+            containers = []
         for container in containers:
             for pub in container.get("Publishers") or []:
                 ip, port = pub.get("URL", ""), pub.get("PublishedPort", 0)
                 if port:  # 0: exposed by the image but not published
-                    found.add(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}")
+                    found.add(_address(ip, port))
+        if self.host_network:
+            found.update(_listening(self._host_processes()))
         return sorted(found)
 
     def rss_bytes(self) -> int:
-        # `docker stats --no-stream` samples for about 2 s: too slow for a status table.
-        return 0
+        """Resident memory of the container's processes, when this machine sees them (Linux; not a
+        Docker Desktop VM). `docker stats --no-stream` would sample for ~2 s: too slow for a table."""
+        total = 0
+        for proc in self._host_processes():
+            try:
+                total += proc.memory_info().rss
+            except Exception:
+                pass
+        return total
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._host_processes()]
+
+    # --- Docker-native faults (labs.chaos.paused / labs.chaos.disconnected) ---
+
+    def pause(self) -> None:
+        """Freeze every process of the container (the cgroup freezer): connections stay open, nothing answers."""
+        with self._lock:
+            self._require_started("pause")
+            self._compose_checked("pause", self.service, timeout=COMMAND_TIMEOUT)
+            self.state = "paused"
+
+    def unpause(self) -> None:
+        with self._lock:
+            self._require_started("unpause")
+            self._compose_checked("unpause", self.service, timeout=COMMAND_TIMEOUT)
+            self.state = "ready"
+
+    def disconnect(self) -> None:
+        """Take the container off its networks: its published ports stop answering, it reaches nobody."""
+        with self._lock:
+            self._require_started("disconnect")
+            if self.host_network:
+                raise LabError(f"{self.name} runs on the host's network (as the lab's own services do, see "
+                               f"docker/compose.yaml), so there is no network to take it off; use "
+                               f"chaos.paused(lab, {self.name!r}), or a chaos proxy's disable()")
+            container = self._container_id()
+            for network in self._networks(container):
+                _docker_checked("network", "disconnect", network, container)
+                self._disconnected.append(network)
+            self.state = "disconnected"
+
+    def reconnect(self) -> None:
+        with self._lock:
+            container = self._container_id()
+            while self._disconnected:
+                _docker_checked("network", "connect", self._disconnected.pop(), container)
+            self.state = "ready"
 
     # --- internals ---
 
@@ -178,19 +257,31 @@ class DockerComponent(Component):
     def _reaper_key(self) -> str:
         return f"compose:{self.project}"
 
+    def _require_started(self, what: str) -> None:
+        if self.project is None:
+            raise LabError(f"cannot {what} {self.name}: it has not been started")
+
     def _create_project(self, docker: str) -> None:
-        if self.service not in COMPOSE_PORTS:
-            raise LabError(f"{self.name} has no Docker service; use the local backend for it")
-        file = compose_file()
-        if not file.is_file():
-            raise LabError(f"the compose file {file} does not exist; set LABS_COMPOSE_FILE to docker/compose.yaml "
-                           f"of a checkout of the course")
+        compose.file_args()  # a clear error when a compose file is missing
         # The pid keeps `docker compose ls` readable; the random part keeps projects of one
         # process (a component stopped and started again) apart.
         self.project = f"labs-{os.getpid()}-{self.service}-{uuid.uuid4().hex[:8]}"
-        self._ports = {name: free_port() for name in COMPOSE_PORTS[self.service]}
+        self._ports = {name: free_port() for name in published_port_names(self.spec)}
         # If this kernel dies without running stop(), the watchdog removes the containers.
-        self._reaper.run_later(self._reaper_key, self._argv(docker, "down", "-v"))
+        self._reaper.run_later(self._reaper_key, self._argv(docker, "down", "-v", "-t", str(STOP_SECONDS)))
+
+    def _build_if_missing(self, docker: str) -> None:
+        """Build the service's image on first use (the lab's services: docker/Dockerfile), once per
+        image even when several services start at the same moment."""
+        config = self.config
+        image = config.get("image")
+        if not config.get("build") or not image:
+            return
+        with _build_lock:
+            present = subprocess.run([docker, "image", "inspect", image], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=QUICK_TIMEOUT)
+            if present.returncode != 0:
+                self._compose_checked("build", self.service, timeout=UP_TIMEOUT)
 
     def _run_until_ready(self, *compose_args: str, timeout: float) -> None:
         started = time.monotonic()
@@ -212,6 +303,8 @@ class DockerComponent(Component):
             raise error from exc
         self.ready_seconds = time.monotonic() - started
         self.state = "ready"
+        self._pids = self._find_pids()
+        self._write_state()
 
     def _start_timeout(self) -> float:
         explicit = os.environ.get("LABS_START_TIMEOUT")
@@ -221,23 +314,21 @@ class DockerComponent(Component):
         return None if self.alive() else "its container is not running"
 
     def _argv(self, docker: str, *compose_args: str) -> list[str]:
-        return [docker, "compose", "-f", str(compose_file()), "-p", str(self.project), *compose_args]
+        return [docker, "compose", *compose.file_args(), "-p", str(self.project), *compose_args]
+
+    def _env(self) -> dict[str, str]:
+        # Compose reads the whole file on every command, so every command gets the same ports.
+        # extra_env: LABS_DEPENDENCIES and LABS_TRACE_DIR, which compose.yaml hands to the services.
+        env = {**os.environ, **self.extra_env,
+               "LABS_UID": str(getattr(os, "getuid", lambda: 1000)()),
+               "LABS_GID": str(getattr(os, "getgid", lambda: 1000)())}
+        env.update({port_env_var(self.service, name): str(port) for name, port in self._ports.items()})
+        return env
 
     def _compose(self, *compose_args: str, timeout: float,
                  merge_stderr: bool = False) -> subprocess.CompletedProcess[str]:
-        docker = shutil.which("docker")
-        if docker is None:
-            raise LabError(f"Docker is not usable: there is no `docker` command on PATH; {NO_DOCKER_HINT}")
-        # Compose reads the whole file on every command, so every command gets the same ports.
-        env = {**os.environ, **{port_env_var(self.service, name): str(port) for name, port in self._ports.items()}}
-        try:
-            return subprocess.run(self._argv(docker, *compose_args), env=env, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE)
-        except subprocess.TimeoutExpired as exc:
-            raise LabError(f"`docker compose {' '.join(compose_args)}` took longer than {timeout:.0f} s") from exc
-        except OSError as exc:
-            raise LabError(f"could not run docker: {exc}") from exc
+        return compose.run(["-p", str(self.project), *compose_args], env=self._env(), timeout=timeout,
+                           merge_stderr=merge_stderr)
 
     def _compose_checked(self, *compose_args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         result = self._compose(*compose_args, timeout=timeout)
@@ -246,15 +337,107 @@ class DockerComponent(Component):
                                 (result.stderr or "") + (result.stdout or ""))
         return result
 
+    def _container_id(self) -> str:
+        result = self._compose_checked("ps", "-q", self.service, timeout=QUICK_TIMEOUT)
+        ids = result.stdout.split()
+        if not ids:
+            raise LabError(f"{self.name} has no container; start it with labs.start({self.name!r})")
+        return ids[0]
 
-def _json_objects(text: str) -> list[dict]:
-    """`docker compose ps --format json` prints one array (before Compose 2.21) or one object a line."""
-    text = text.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    def _networks(self, container: str) -> list[str]:
+        out = _docker_checked("inspect", "--format", "{{json .NetworkSettings.Networks}}", container)
+        return sorted(json.loads(out.stdout or "{}") or {})
+
+    def _find_pids(self) -> list[tuple[int, float]]:
+        """Host pids of the container's processes, from `compose top`, kept only where this machine's
+        process table shows the same command (under Docker Desktop the pids are the VM's)."""
+        import psutil
+        try:
+            result = self._compose("top", self.service, timeout=QUICK_TIMEOUT)
+        except LabError:
+            return []
+        found, pid_col, cmd_col = [], None, None
+        for line in result.stdout.splitlines():
+            words = line.split()
+            if "PID" in words and words[-1] == "CMD":  # a header: columns differ between versions
+                pid_col, cmd_col = words.index("PID"), len(words) - 1
+                continue
+            if pid_col is None:
+                continue
+            cols = line.split(None, cmd_col)
+            if len(cols) <= cmd_col or not cols[pid_col].isdigit():
+                continue
+            try:
+                proc = psutil.Process(int(cols[pid_col]))
+                if " ".join(proc.cmdline()).strip() == cols[cmd_col].strip():
+                    found.append((proc.pid, proc.create_time()))
+            except psutil.Error:
+                continue
+        return found
+
+    def _host_processes(self) -> list:
+        import psutil
+        procs = []
+        for pid, created in self._pids:
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                    procs.append(proc)
+            except psutil.Error:
+                continue
+        return procs
+
+    def _write_state(self) -> None:
+        """A state file like the local backend's, so `python -m labs status` and `clean` see the project."""
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=state_root()))
+            self._reaper.remove_dir_later(str(self.data_dir))
+        (self.data_dir / "state.json").write_text(json.dumps({
+            "name": self.name, "owner": os.getpid(), "endpoint": self.endpoint, "pids": [],
+            "data_dir": str(self.data_dir), "backend": "docker", "project": self.project,
+            "down": self._argv(compose.docker_client(), "down", "-v", "-t", str(STOP_SECONDS)),
+            "ready_seconds": self.ready_seconds,
+        }))
+
+    def _forget_state(self) -> None:
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._reaper.forget_dir(str(self.data_dir))
+            self.data_dir = None
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+def _docker_checked(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([compose.docker_client(), *args], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT)
+    if result.returncode != 0:
+        raise LabError(f"`docker {' '.join(args)}` failed: {compose.last_line(result.stderr)}")
+    return result
+
+
+def _address(ip: str, port: int) -> str:
+    ip = ip.removeprefix("::ffff:")  # an IPv4-mapped address is that IPv4 address
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _listening(processes: list) -> set[str]:
+    import psutil
+    found = set()
+    for proc in processes:
+        try:
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.add(_address(*conn.laddr))
+        except psutil.Error:
+            continue
+    return found
+
+
+def running_project(project: str) -> bool:
+    """Whether a compose project still has a running container (for `python -m labs status`)."""
+    try:
+        result = subprocess.run([compose.docker_client(), "ps", "-q", "--filter",
+                                 f"label=com.docker.compose.project={project}"],
+                                capture_output=True, text=True, timeout=QUICK_TIMEOUT, stdin=subprocess.DEVNULL)
+    except (LabError, OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())

@@ -50,8 +50,10 @@ class _Session:
         spec = get_spec(name)
         if backend == "local":
             return LocalComponent(spec, options, self.reaper)
-        from .docker import DockerComponent  # only when asked for: it needs a Docker engine
-        return DockerComponent(spec, options, self.reaper)
+        from .docker import DockerComponent, runs_in_docker  # only when asked for: it needs a Docker engine
+        if runs_in_docker(spec):
+            return DockerComponent(spec, options, self.reaper)
+        return LocalComponent(spec, options, self.reaper)  # no compose service, or an external instance
 
     def stop_all(self) -> None:
         with self.lock:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import psutil
 
@@ -25,8 +26,12 @@ def running_components() -> list[dict]:
         except (OSError, ValueError):
             continue
         pids = state.get("pids", [])
-        rows.append({**state, "alive": bool(pids) and all(_alive(p) for p in pids),
-                     "owner_alive": _alive(state.get("owner", -1))})
+        if state.get("backend") == "docker":
+            from .docker import running_project
+            alive = running_project(state.get("project", ""))
+        else:
+            alive = bool(pids) and all(_alive(p) for p in pids)
+        rows.append({**state, "alive": alive, "owner_alive": _alive(state.get("owner", -1))})
     return rows
 
 
@@ -39,6 +44,8 @@ def clean_orphans() -> list[str]:
         for pid in row.get("pids", []):
             if _alive(pid):
                 stop_group(pid)
+        if row.get("down"):  # a docker-backend project: `docker compose ... down -v`
+            subprocess.run(row["down"], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
         shutil.rmtree(row["data_dir"], ignore_errors=True)
         done.append(f"stopped {row['name']} left behind by pid {row['owner']}")
     return done or ["nothing to clean"]

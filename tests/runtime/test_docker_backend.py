@@ -87,8 +87,10 @@ class FakeDocker:
         return [c for c in self.calls() if c["argv"][0] == "compose" and "-p" in c["argv"]]
 
     def last_command(self) -> list[str]:
-        """The compose subcommand and its arguments of the latest call, after -f/-p."""
-        return _after_project(self.compose_calls()[-1]["argv"])
+        """The compose subcommand and its arguments of the latest call, after -f/-p; `top`, which
+        the backend runs after each start to find the container's processes, left out."""
+        commands = [_after_project(c["argv"]) for c in self.compose_calls()]
+        return [c for c in commands if c[0] != "top"][-1]
 
 
 def _after_project(argv: list[str]) -> list[str]:
@@ -155,7 +157,7 @@ def test_start_runs_compose_up_on_free_loopback_ports(docker: FakeDocker, ready_
     assert comp.state == "ready" and comp.ready_seconds is not None and comp.error is None
     # A killed kernel leaves nothing behind: the watchdog knows how to remove the project.
     (cleanup,) = reaper.commands.values()
-    assert _option(cleanup, "-p") == comp.project and cleanup[-2:] == ["down", "-v"]
+    assert _option(cleanup, "-p") == comp.project and cleanup[-4:] == ["down", "-v", "-t", "5"]
 
 
 def test_each_component_gets_its_own_project(docker: FakeDocker, ready_probes: None) -> None:
@@ -178,7 +180,7 @@ def test_kill_restart_logs_and_stop_issue_compose_commands(docker: FakeDocker, r
     comp.kill()
     assert docker.last_command() == ["kill", "-s", "SIGKILL", "redis"] and comp.state == "killed"
     comp.restart()
-    assert docker.last_command() == ["restart", "redis"] and comp.state == "ready"
+    assert docker.last_command() == ["restart", "-t", "5", "redis"] and comp.state == "ready"
     assert comp.endpoint["url"] == url  # same address after a restart
     assert "Ready to accept connections" in comp.logs(5)
     assert docker.last_command() == ["logs", "--no-color", "--no-log-prefix", "--tail", "5", "redis"]
@@ -187,9 +189,9 @@ def test_kill_restart_logs_and_stop_issue_compose_commands(docker: FakeDocker, r
     assert comp.listeners() == [f"127.0.0.1:{port}"]  # as Docker reports them; unpublished ports left out
 
     comp.stop(keep_data=True)
-    assert docker.last_command() == ["stop", "redis"] and comp.project == project and reaper.commands
+    assert docker.last_command() == ["stop", "-t", "5", "redis"] and comp.project == project and reaper.commands
     comp.stop()
-    assert docker.last_command() == ["down", "-v"] and comp.state == "stopped"
+    assert docker.last_command() == ["down", "-v", "-t", "5"] and comp.state == "stopped"
     assert reaper.cancelled == [f"compose:{project}"] and not reaper.commands
     with pytest.raises(LabError, match="not been started"):
         comp.endpoint
@@ -234,7 +236,7 @@ def test_exited_container_fails_fast_with_its_logs(docker: FakeDocker, monkeypat
     with pytest.raises(StartError, match="container is not running") as raised:
         comp.start()
     assert "Ready to accept connections" in str(raised.value)  # the log tail
-    assert docker.last_command() == ["stop", "redis"]  # kept (stopped) to look into
+    assert docker.last_command() == ["stop", "-t", "5", "redis"]  # kept (stopped) to look into
     assert comp.state == "failed"
 
 
@@ -257,7 +259,7 @@ def test_labs_start_with_docker_backend(docker: FakeDocker, ready_probes: None,
         assert any(_after_project(c["argv"]) == ["up", "-d", "redis"] for c in docker.compose_calls())
     finally:
         lab.stop()
-    assert docker.last_command() == ["down", "-v"]
+    assert docker.last_command() == ["down", "-v", "-t", "5"]
 
 
 def test_labs_start_without_engine_names_the_local_backend(docker: FakeDocker, ready_probes: None,

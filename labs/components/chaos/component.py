@@ -15,5 +15,10 @@ class Chaos(PythonService):
     # No options: labs.start restarts a component whose options differ, which would drop every
     # proxy. Seed a proxy instead (its `seed` field); `--seed` exists for running the server by hand.
 
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        # GET /version, which Toxiproxy answers too: the docker backend runs the real Toxiproxy.
+        import httpx
+        httpx.get(endpoint["http"].rstrip("/") + "/version", timeout=2.0).raise_for_status()
+
 
 register(Chaos())
