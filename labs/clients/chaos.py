@@ -9,6 +9,8 @@
     users.add("reset_peer", timeout=0, toxicity=0.3)   # 30% of new connections are reset
     users.disable(); users.enable()              # the link goes down / comes back
     users.stats(); users.capture()               # bytes and connections; what crossed in plaintext
+    with chaos.paused(lab, "redis"): ...         # the whole component frozen (docker pause / SIGSTOP)
+    with chaos.disconnected(lab, "redis"): ...   # LABS_BACKEND=docker: off its network (container_faults)
 
 The proxies run in the lab's `chaos` component (started on demand), a userspace TCP proxy that speaks
 Toxiproxy's HTTP API. `chaos.ToxiproxyClient(url)` drives any Toxiproxy-compatible API with the same
@@ -32,8 +34,10 @@ import httpx
 
 from ..components.chaos.toxics import TOXICS, BadToxic, check_attributes, check_stream, check_toxicity, describe
 from ..runtime import LabError, start
+from .container_faults import disconnected, paused  # Docker-native faults, beside the proxy's
 
-__all__ = ["ChaosError", "Proxy", "ToxiproxyClient", "TOXICS", "describe", "proxy", "server"]
+__all__ = ["ChaosError", "Proxy", "ToxiproxyClient", "TOXICS", "describe", "disconnected", "paused", "proxy",
+           "server"]
 
 # The endpoint keys a proxy can stand in front of, in the order tried when none is named.
 PORT_KEYS = ("http", "grpc", "amqp", "url", "bootstrap")

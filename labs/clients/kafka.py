@@ -149,7 +149,12 @@ def bootstrap(target: Lab | dict | str) -> str:
 def is_local_broker(target: Lab | dict | str) -> bool:
     """True when `target` is the lab's local Tansu broker rather than an Apache Kafka."""
     if isinstance(target, Lab):
-        return target.backend == "local" and not getattr(target.component("kafka"), "external", False)
+        component = target.component("kafka")
+        if getattr(component, "external", False):
+            return False
+        # The docker backend runs apache/kafka, except where compose.offline.yaml stands Tansu in for it.
+        command = (getattr(component, "config", None) or {}).get("command") or []
+        return getattr(component, "backend", "local") == "local" or "tansu" in command
     external = os.environ.get("LABS_KAFKA_BOOTSTRAP", "").strip()
     address = bootstrap(target)
     if external and address in (external, ",".join(s.strip() for s in external.split(","))):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import redis
@@ -104,10 +105,23 @@ class RedisSubscriber:
         return poll_until(lambda: len(self.received) >= count, timeout)
 
     def stop(self) -> None:
-        """Go offline: unsubscribe and close the connection."""
+        """Go offline: unsubscribe and close the connection. Returns once Redis has confirmed the
+        UNSUBSCRIBE, so an event published next no longer counts this subscriber (a bare close
+        reaches the server a moment later when a proxy, such as Docker's port forwarder, is between)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
+        try:
+            self._pubsub.unsubscribe(self.channel)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                message = self._pubsub.get_message(timeout=0.1)
+                if message and message.get("type") == "message":  # delivered before it went offline
+                    self.received.append(json.loads(message["data"]))
+                elif message and message.get("type") == "unsubscribe":
+                    break
+        except (redis.ConnectionError, ValueError):
+            pass  # the connection is already gone: nothing to confirm
         self._pubsub.close()
         self.client.close()
 

@@ -31,11 +31,17 @@ _config_lock = threading.Lock()
 _configs: dict[tuple[str, ...], dict[str, dict]] = {}
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def files() -> list[Path]:
+    """The compose files, absolute. A relative path in LABS_COMPOSE_FILE is taken from the current
+    directory when it exists there, else from the course's root (a notebook's kernel runs in notebooks/)."""
     explicit = os.environ.get("LABS_COMPOSE_FILE")
-    if explicit:
-        return [Path(p) for p in explicit.split(os.pathsep) if p]
-    return [Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"]
+    if not explicit:
+        return [REPO / "docker" / "compose.yaml"]
+    paths = [Path(p) for p in explicit.split(os.pathsep) if p]
+    return [p.resolve() if p.is_absolute() or p.exists() else REPO / p for p in paths]
 
 
 def file_args() -> list[str]:

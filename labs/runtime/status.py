@@ -45,7 +45,11 @@ def clean_orphans() -> list[str]:
             if _alive(pid):
                 stop_group(pid)
         if row.get("down"):  # a docker-backend project: `docker compose ... down -v`
-            subprocess.run(row["down"], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+            try:
+                subprocess.run(row["down"], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                done.append(f"could not remove {row['name']}'s containers ({exc}); run: {' '.join(row['down'])}")
+                continue
         shutil.rmtree(row["data_dir"], ignore_errors=True)
         done.append(f"stopped {row['name']} left behind by pid {row['owner']}")
     return done or ["nothing to clean"]

