@@ -4,7 +4,7 @@ BIN := .venv/bin
 ALLOW_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker bench clean
+.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker test-binder test-browser bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -14,7 +14,7 @@ lab: setup
 
 test: setup
 	@SETUP_STRICT=1 ./scripts/setup.sh >/dev/null
-	$(MAKE) --no-print-directory test-unit test-notebooks test-nonroot test-docker
+	$(MAKE) --no-print-directory test-unit test-notebooks test-docker test-binder
 
 # The layer rule first (seconds): no module of labs/ imports from a layer above its own.
 test-unit:
@@ -27,9 +27,16 @@ test-unit:
 test-notebooks:
 	$(PYTEST) --nbval-lax notebooks -q
 
-# Binder runs as an unprivileged user: as root, run lesson 00 again as one.
+# Binder runs as an unprivileged user: as root, run lesson 00 again as one (test-binder does it for
+# every lesson, and falls back to this where there is no browser).
 test-nonroot:
 	@./scripts/test-nonroot.sh
+
+# One pass proves both: every lesson in a real browser (headless Chromium driving JupyterLab), opened
+# in turn without closing a kernel, inside a Binder-sized box (unprivileged user, 1 CPU as a CFS quota,
+# 2 GiB). Prints each lesson's time and the box's peak memory; screenshots in build/screenshots/.
+test-binder test-browser:
+	@./scripts/test-binder.sh
 
 # The docker backend against a real engine: as root (CI) a private dockerd, stand-in images built from
 # Debian (no registry), lessons 00 02 03 09 10 11 12 with LABS_BACKEND=docker, then everything torn down.

@@ -1,0 +1,38 @@
+# Sourced by scripts/test-binder.sh and scripts/test-nonroot.sh (as root): an unprivileged learner, as
+# on Binder, with a clean copy of the course as git sees it and a venv of its own.
+#
+#   learner_env WORKDIR      sets LEARNER, LEARNER_REPO, LEARNER_PYTHON; defines as_learner CMD...
+#
+# The venv is the repo's .venv copied (seconds) when the learner can run its interpreter, else made
+# with pip (a minute or two); kept between runs until pyproject.toml changes.
+learner_env() {
+  local work=$1
+  LEARNER=labs-learner
+  id -u "$LEARNER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$LEARNER"
+  mkdir -p "$work"
+  rm -rf "$work/repo" && mkdir -p "$work/repo"
+  git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t "$work/repo"
+  chown -R "$LEARNER" "$work"
+  LEARNER_REPO=$work/repo
+  LEARNER_PYTHON=$work/venv/bin/python
+  as_learner() { runuser -u "$LEARNER" -- env -i HOME="/home/$LEARNER" PATH=/usr/local/bin:/usr/bin:/bin \
+                   LANG=C.UTF-8 LABS_PROGRESS="${LABS_PROGRESS:-1}" "$@"; }
+  if [ -f "$work/venv/.stamp" ] && [ ! pyproject.toml -nt "$work/venv/.stamp" ]; then
+    as_learner "$LEARNER_PYTHON" -m pip install -q --no-deps -e "$LEARNER_REPO" >/dev/null 2>&1
+    return
+  fi
+  local started=$SECONDS
+  rm -rf "$work/venv"
+  if [ -x .venv/bin/python ] && cp -a .venv "$work/venv" 2>/dev/null && chown -R "$LEARNER" "$work/venv" \
+     && as_learner "$LEARNER_PYTHON" -c "import jupyterlab" 2>/dev/null; then
+    as_learner "$LEARNER_PYTHON" -m pip install -q --no-deps -e "$LEARNER_REPO" >/dev/null 2>&1
+    echo "learner-env: the repo's venv copied for $LEARNER in $((SECONDS - started)) s"
+  else
+    rm -rf "$work/venv"
+    as_learner bash -c "/usr/bin/python3 -m venv $work/venv && $LEARNER_PYTHON -m pip install -q --upgrade pip \
+      && cd $LEARNER_REPO && $LEARNER_PYTHON -m pip install -q -e '.[test]'" >"$work/pip.log" 2>&1 \
+      || { tail -30 "$work/pip.log"; return 1; }
+    echo "learner-env: a venv for $LEARNER made with pip in $((SECONDS - started)) s ($(du -sm "$work/venv" | cut -f1) MiB)"
+  fi
+  touch "$work/venv/.stamp"
+}
