@@ -114,9 +114,9 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 say "JupyterLab up in $((SECONDS - started)) s; ${#lessons[@]} lessons, each opened in turn, no kernel closed"
+status=0
 node tests/browser/lessons.mjs --url "http://127.0.0.1:$port" --token "$token" --out build \
-  --chromium "$chromium" ${memcg:+--cgroup "$memcg"} "${lessons[@]}"
-status=$?
+  --chromium "$chromium" ${memcg:+--cgroup "$memcg"} "${lessons[@]}" || status=$?
 if [ -n "$memcg" ]; then
   peak=$(.venv/bin/python -c "import json; print(json.load(open('build/browser-results.json'))['overallPeakGiB'])")
   if .venv/bin/python -c "import sys; sys.exit(0 if $peak <= $CEILING_GIB else 1)"; then

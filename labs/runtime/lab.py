@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from . import args, budget
+from . import args, budget, scratch
 from .progress import bar as progress_bar
 from .component import Component, LocalComponent, component_names, get_spec, state_root
 from .errors import LabError, StartError
@@ -218,6 +218,7 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     backend = resolve_backend(backend)
     names = _with_requirements(tuple(names) or tuple(component_names()))
     budget.make_room()  # a small box (Binder): stop this user's idle lesson kernels first, and say so
+    scratch.adopt(_session.reaper)  # this kernel's temp files go with it
     options = options or {}
     if not isinstance(options, dict):
         raise LabError("options must be a dict like {'rabbitmq': {'management': True}}")

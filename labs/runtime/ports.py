@@ -1,6 +1,7 @@
 """Free loopback ports. Every listener of the lab binds 127.0.0.1 only."""
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import socket
@@ -11,6 +12,41 @@ from .paths import state_root
 HOST = "127.0.0.1"
 _handed_out: set[int] = set()
 _lock = threading.Lock()
+_swept = False
+
+
+def _holder_alive(path) -> bool:
+    try:
+        holder = int(path.read_text() or 0)
+        os.kill(holder, 0)
+    except (ValueError, OSError) as exc:
+        return isinstance(exc, PermissionError)  # someone else's live process (a shared temp dir)
+    return True
+
+
+def _sweep(folder) -> None:
+    """Once per process: drop the reservations of processes that have gone (SIGKILLed kernels leave
+    theirs; they used to pile up by the hundred)."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for path in folder.iterdir():
+        if not _holder_alive(path):
+            path.unlink(missing_ok=True)
+    atexit.register(_release)
+
+
+def _release() -> None:
+    """At exit, this process's own reservations go (after SIGKILL, the next process's sweep takes them)."""
+    folder = state_root() / "ports"
+    for port in list(_handed_out):
+        path = folder / str(port)
+        try:
+            if path.read_text() == str(os.getpid()):
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -31,6 +67,7 @@ def _reserve(port: int) -> bool:
     """Claim `port` for this process in a per-user file, unless a live process holds it."""
     folder = state_root() / "ports"
     folder.mkdir(exist_ok=True)
+    _sweep(folder)
     path = folder / str(port)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)

@@ -191,7 +191,7 @@ for (const notebook of notebooks) {
     });
     // Run All only once the kernel has started and answers (a cold kernel in a 1-CPU box takes seconds).
     await page.waitForFunction(() => window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === "idle",
-      null, { timeout: 120_000 });
+      null, { timeout: 300_000 });
     // Run All resolves when the last cell has run (or a cell failed and stopped the run).
     await page.evaluate(async (ms) => {
       await Promise.race([
