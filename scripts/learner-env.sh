@@ -19,6 +19,7 @@ learner_env() {
                    LANG=C.UTF-8 LABS_PROGRESS="${LABS_PROGRESS:-1}" "$@"; }
   if [ -f "$work/venv/.stamp" ] && [ ! pyproject.toml -nt "$work/venv/.stamp" ]; then
     as_learner "$LEARNER_PYTHON" -m pip install -q --no-deps -e "$LEARNER_REPO" >/dev/null 2>&1
+    learner_post_build "$work"
     return
   fi
   local started=$SECONDS
@@ -35,4 +36,20 @@ learner_env() {
     echo "learner-env: a venv for $LEARNER made with pip in $((SECONDS - started)) s ($(du -sm "$work/venv" | cut -f1) MiB)"
   fi
   touch "$work/venv/.stamp"
+  learner_post_build "$work"
+}
+
+# As Binder does after installing environment.yml: apt.txt's packages (root installs them, as Binder's
+# build does) and postBuild, run by the learner with the environment's python first on PATH (what the
+# lessons add there, e.g. npm packages into folders of the repo, must install without root).
+learner_post_build() {
+  local work=$1 missing=()
+  for pkg in $(grep -v '^\s*#' apt.txt 2>/dev/null); do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "learner-env: apt.txt packages missing here: ${missing[*]}; installing them (as Binder's build would)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  [ -f "$LEARNER_REPO/postBuild" ] || return 0
+  as_learner env PATH="$work/venv/bin:/usr/local/bin:/usr/bin:/bin" bash -c "cd $LEARNER_REPO && bash -euo pipefail postBuild" \
+    >"$work/postBuild.log" 2>&1 || { tail -20 "$work/postBuild.log"; echo "learner-env: postBuild failed as $LEARNER"; return 1; }
 }

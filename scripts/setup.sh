@@ -15,6 +15,12 @@ command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(red
 if [ -x /usr/bin/python3 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
   need+=(python3-venv)
 fi
+# The browser tests' Chromium (make test-browser): installed where we may install (root, as CI, or
+# passwordless sudo, as Codespaces); elsewhere make test-browser says how when it skips.
+if command -v apt-get >/dev/null && ! command -v chromium >/dev/null \
+   && { [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; }; then
+  need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(uname)" = Darwin ]; then
     say "missing: ${need[*]}. Install them with: brew install rabbitmq redis"
@@ -49,6 +55,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     tail -30 "$log"; say "pip install failed; the whole log is in $log"; exit 1
   fi
   touch "$stamp"
+fi
+# --- npm packages of the browser tests (playwright-core), from tests/browser's lockfile, into the repo
+if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+  if node_bin=$(scripts/node-bin.sh); then
+    if PATH="$node_bin:$PATH" npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error \
+         >"$VENV/npm-browser.log" 2>&1; then
+      touch tests/browser/node_modules
+    else
+      tail -20 "$VENV/npm-browser.log"; say "npm ci in tests/browser failed (log: $VENV/npm-browser.log); make test-browser will skip"
+    fi
+  fi
 fi
 # Notebooks are committed without outputs: strip them on `git add` in this clone.
 if [ -d .git ] && ! git config --get filter.nbstripout.clean >/dev/null 2>&1; then
