@@ -292,6 +292,9 @@ class DockerComponent(Component):
         except BaseException as exc:
             tail = exc.output if isinstance(exc, ComposeFailed) else self.logs(25)
             reason = str(exc) if isinstance(exc, (TimeoutError, LabError, OSError)) else repr(exc)
+            if isinstance(exc, TimeoutError) and self.host_network:
+                reason += ("; it shares the host's network: on Docker Desktop turn on Settings > Resources > "
+                           "Network > Enable host networking (4.34 or newer)")
             where = f"docker compose -p {self.project} logs {self.service}"
             error = StartError(self.name, reason, tail, where)
             try:

@@ -101,7 +101,13 @@ def _docker_usable() -> tuple[bool, str]:
         return False, "docker did not answer"
     if probe.returncode != 0:
         return False, "docker client found, but no Docker engine is reachable"
-    return True, f"engine {probe.stdout.strip()}"
+    try:  # the docker backend runs `docker compose` (v2); Debian's docker-compose 1.x is not enough
+        plugin = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=8)
+    except (OSError, subprocess.TimeoutExpired):
+        plugin = None
+    if plugin is None or plugin.returncode != 0:
+        return False, f"engine {probe.stdout.strip()}, but no Compose v2 plugin (`docker compose`)"
+    return True, f"engine {probe.stdout.strip()}, compose {plugin.stdout.strip()}"
 
 
 def doctor() -> Report:
