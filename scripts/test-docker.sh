@@ -8,6 +8,7 @@
 #   LABS_DOCKER_KEEP=1           leave the engine running afterwards (to look around; stop it with
 #                                scripts/docker-engine.sh stop)
 #   LABS_DOCKER_FRESH=1          start from an empty data root (measures "engine + images from nothing")
+#   LABS_DOCKER_COMPARE=1        then run the same lessons on the local backend, for their times side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LESSONS=${LABS_DOCKER_LESSONS:-"00 02 03 09 10 11 12"}
@@ -52,17 +53,20 @@ s=$SECONDS
 "${PYTEST[@]}" tests/runtime/test_docker_engine.py
 t_engine_tests=$((SECONDS - s))
 
-declare -A took
-failed=()
+notebooks=()
 for n in $LESSONS; do
   nb=$(ls notebooks/"$n"-*.ipynb 2>/dev/null | head -1 || true)
-  if [ -z "$nb" ]; then say "lesson $n: not written yet, skipped"; continue; fi
-  s=$SECONDS
-  say "lesson $nb with LABS_BACKEND=docker"
-  "${PYTEST[@]}" --nbval-lax "$nb" || failed+=("$n")
-  took[$n]=$((SECONDS - s))
+  if [ -z "$nb" ]; then say "lesson $n: not written yet, skipped"; else notebooks+=("$nb"); fi
 done
-
-say "figures: engine ready ${t_engine} s, base image + stand-in builds ${t_images} s, real-engine tests ${t_engine_tests} s"
-for n in "${!took[@]}"; do echo "  lesson $n on the docker backend: ${took[$n]} s"; done | sort
-if [ ${#failed[@]} -gt 0 ]; then say "FAILED on the docker backend: lessons ${failed[*]}"; exit 1; fi
+say "lessons with LABS_BACKEND=docker: ${notebooks[*]}"
+s=$SECONDS
+status=0
+# One pytest run for all of them (each notebook still gets a kernel of its own); times per notebook at the end.
+PYTHONPATH=scripts "${PYTEST[@]}" -p pytest_lesson_times --nbval-lax "${notebooks[@]}" || status=$?
+say "figures: engine ready ${t_engine} s, base image + stand-in builds ${t_images} s, real-engine tests" \
+    "${t_engine_tests} s, the lessons $((SECONDS - s)) s"
+if [ "${LABS_DOCKER_COMPARE:-0}" = 1 ]; then
+  say "the same lessons on the local backend, for comparison (LABS_DOCKER_COMPARE=1)"
+  LABS_BACKEND=local PYTHONPATH=scripts "${PYTEST[@]}" -p pytest_lesson_times --nbval-lax "${notebooks[@]}" || true
+fi
+exit $status
