@@ -13,7 +13,8 @@ A box is small when its memory limit (the cgroup's, as a container or Binder set
 machine's) is at most LABS_SMALL_BOX_GIB (default 4). There a lesson may start while the box uses
 at most CEILING of the limit minus NEED (what a lesson adds: its components and its kernel's growth).
 Kernels are asked to stop through the Jupyter server's own API (DELETE /api/sessions/ID, as closing
-a notebook's kernel from the UI does), so the notebook stays open and Run All there starts again.
+a notebook's kernel from the UI does), so the notebook stays open and running its cells starts a fresh
+kernel (JupyterLab shows "No Kernel" until then).
 A kernel that is running a cell is never stopped; nor is anything outside this kernel's own server.
 """
 from __future__ import annotations
@@ -162,7 +163,7 @@ def make_room(need: float = NEED) -> list[str]:
     line = (f"labs: this box has {mem.limit / 2**30:.1f} GiB of memory, so the idle kernel"
             f"{'s' if len(stopped) > 1 else ''} of {', '.join(Path(p).name for p in stopped)} "
             f"{'were' if len(stopped) > 1 else 'was'} stopped (with {'their' if len(stopped) > 1 else 'its'} "
-            f"components) to make room: {now.used / 2**30:.1f} GiB in use now. The notebook stays open; "
-            f"Run All there starts it again.")
+            f"components) to make room: {now.used / 2**30:.1f} GiB in use now. The notebook stays open: "
+            f"run its cells again to start a fresh kernel there.")
     print(line, flush=True)
     return [line]

@@ -98,7 +98,7 @@ def test_the_oldest_idle_kernel_goes_first_and_only_as_many_as_needed(box, capsy
     server, _ = box
     lines = budget.make_room()
     assert server.deleted == ["s-old"]  # 1.5 - 0.6 = 0.9 GiB, + 0.7 needed <= 1.8: enough
-    assert "03-sync-vs-async.ipynb was stopped" in lines[0] and "Run All there starts it again" in lines[0]
+    assert "03-sync-vs-async.ipynb was stopped" in lines[0] and "run its cells again" in lines[0]
     assert lines[0] in capsys.readouterr().out
 
 
