@@ -71,6 +71,10 @@ start() {
   install_engine
   if [ "${LABS_DOCKER_FRESH:-0}" = 1 ]; then rm -rf "$D/data"; fi
   mkdir -p "$D/data" "$D/exec"
+  # Images are kept between runs, networks are not: every container was removed at the last stop, and
+  # dockerd 20.10 panics (reservePools: index out of range) restoring a network store whose bridge
+  # the teardown deleted.
+  rm -f "$D/data/network/files/local-kv.db"
   record_host_state
   local started=$SECONDS
   # --mtu: containers' packets must fit the host's link (1400 on our cloud machines).

@@ -109,23 +109,24 @@ def test_a_sigkilled_kernel_leaves_no_container_and_no_network():
         (_containers(prefix), _networks(prefix))
 
 
-def test_status_lists_docker_projects_and_clean_removes_orphans():
+def test_status_lists_docker_projects_and_clean_removes_orphans(tmp_path):
     """With the watchdog gone too (a machine crash), `labs status` still finds the containers and
-    `labs clean` removes them."""
+    `labs clean` removes them. (A state dir of its own: another process's `labs clean` would take them.)"""
+    env = {**os.environ, "LABS_STATE_DIR": str(tmp_path)}
     script = ("import labs, os, sys; from labs.runtime import lab as l; "
               "lab = labs.start('redis', backend='docker', progress=False); "
               "print(os.getpid(), l._session.reaper._proc.pid, flush=True); sys.stdin.read()")
     owner = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, cwd=REPO)
+                             text=True, cwd=REPO, env=env)
     pid, reaper = map(int, owner.stdout.readline().split())
     os.kill(reaper, signal.SIGKILL)
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     status = subprocess.run([sys.executable, "-m", "labs", "status", "--json"], capture_output=True, text=True,
-                            check=True, cwd=REPO)
+                            check=True, cwd=REPO, env=env)
     rows = [r for r in json.loads(status.stdout) if r["owner"] == pid]
     assert [(r["name"], r["backend"], r["alive"], r["owner_alive"]) for r in rows] == [("redis", "docker", True, False)]
-    subprocess.run([sys.executable, "-m", "labs", "clean"], capture_output=True, check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "labs", "clean"], capture_output=True, check=True, cwd=REPO, env=env)
     assert not _containers(f"labs-{pid}-")
 
 
