@@ -20,6 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import paths
 from .paths import state_root
 from .reaper import Reaper
 
@@ -28,7 +29,8 @@ _folder: Path | None = None
 
 def adopt(reaper: Reaper) -> Path | None:
     global _folder
-    if _folder is not None or tempfile.tempdir is not None or os.environ.get("LABS_KEEP_TEMP") == "1":
+    chosen = tempfile.tempdir not in (None, paths.system_temp())  # the process picked a temp dir itself
+    if _folder is not None or chosen or os.environ.get("LABS_KEEP_TEMP") == "1":
         return _folder
     _folder = Path(tempfile.mkdtemp(prefix=f"tmp-{os.getpid()}-", dir=state_root()))
     reaper.remove_dir_later(str(_folder))

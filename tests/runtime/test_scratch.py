@@ -40,3 +40,12 @@ def test_the_world_differs_with_the_switch_off(tmp_path):
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     assert made.parent == tmp_path and not poll_until(lambda: not made.exists(), timeout=3, interval=0.2)
+
+
+def test_the_state_dir_stays_the_shared_one_after_the_temp_dir_moves():
+    """Port reservations and state files must stay where every process of this user looks."""
+    code = ("import labs, tempfile; from labs.runtime.paths import state_root; before = state_root(); "
+            "labs.start('redis', progress=False); assert tempfile.gettempdir() != str(before.parent); "
+            "print(before == state_root())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "True"
