@@ -53,21 +53,33 @@ if [ "$BOX" = 1 ]; then
   . scripts/learner-env.sh
   learner_env /tmp/labs-binder
   learner=$LEARNER root=$LEARNER_REPO python=$LEARNER_PYTHON
-  # The cgroups: v2 (one tree) or v1 (a tree per controller), named after this run.
+  # The cgroups: v2 (one tree) or v1 (a tree per controller), named after this run. Where they cannot be
+  # made (a read-only /sys/fs/cgroup in a container), the pass still runs as the learner, without limits.
   name="labs-binder-$$"
-  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-    cg=/sys/fs/cgroup/$name; mkdir "$cg"
-    for c in cpu memory; do grep -qw "$c" /sys/fs/cgroup/cgroup.subtree_control || echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control; done
-    echo "$((CPU * 100000)) 100000" >"$cg/cpu.max"
-    echo "$((GIB << 30))" >"$cg/memory.max"
-    [ -f "$cg/memory.swap.max" ] && echo 0 >"$cg/memory.swap.max"
-    cgroups=("$cg"); memcg=$cg
-  else
-    cpucg=/sys/fs/cgroup/cpu/$name; memcg=/sys/fs/cgroup/memory/$name
-    mkdir "$cpucg" "$memcg"
-    echo 100000 >"$cpucg/cpu.cfs_period_us"; echo $((CPU * 100000)) >"$cpucg/cpu.cfs_quota_us"
-    echo "$((GIB << 30))" >"$memcg/memory.limit_in_bytes"
-    cgroups=("$cpucg" "$memcg")
+  make_box() {
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+      local cg=/sys/fs/cgroup/$name
+      mkdir "$cg" && cgroups=("$cg") || return 1
+      for c in cpu memory; do
+        grep -qw "$c" /sys/fs/cgroup/cgroup.subtree_control || echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || return 1
+      done
+      echo "$((CPU * 100000)) 100000" >"$cg/cpu.max" && echo "$((GIB << 30))" >"$cg/memory.max" || return 1
+      [ ! -f "$cg/memory.swap.max" ] || echo 0 >"$cg/memory.swap.max"
+      memcg=$cg
+    else
+      local cpucg=/sys/fs/cgroup/cpu/$name mem=/sys/fs/cgroup/memory/$name
+      mkdir "$cpucg" && cgroups+=("$cpucg") && mkdir "$mem" && cgroups+=("$mem") || return 1
+      echo 100000 >"$cpucg/cpu.cfs_period_us" && echo $((CPU * 100000)) >"$cpucg/cpu.cfs_quota_us" \
+        && echo "$((GIB << 30))" >"$mem/memory.limit_in_bytes" || return 1
+      memcg=$mem
+    fi
+  }
+  cgroups=(); memcg=""
+  trap 'for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null; done' EXIT  # replaced by cleanup below
+  if ! make_box 2>/dev/null; then
+    say "cannot make cgroups here (read-only /sys/fs/cgroup?): the pass runs as $learner, without the box's limits"
+    for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null || true; done
+    cgroups=(); memcg=""
   fi
   # Into the box as root, then the learner from there on (runuser keeps the cgroups).
   launch=(bash -c 'for g in "${@:2:$1}"; do echo $$ >"$g/cgroup.procs"; done; shift $(($1 + 1)); exec "$@"' _
