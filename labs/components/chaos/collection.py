@@ -3,7 +3,7 @@
     proxies = ProxyCollection(seed=None)
     proxy = await proxies.create({"name": "users", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:8001"})
     await proxies.update("users", {"enabled": False})    # down: refuse and cut connections
-    await proxies.populate([{"name": "users", ...}])      # create, or replace where listen/upstream differ
+    await proxies.populate([{"name": "users", ...}])      # create; replace only where listen/upstream differ
     await proxies.reset()                                 # every proxy enabled, every toxic gone
 
 One idea: the proxy fields and what changing them does, as Toxiproxy's proxy_collection.go does
@@ -60,12 +60,20 @@ class ProxyCollection:
             raise ApiError(404, f"proxy {name!r} not found") from None
 
     async def create(self, body: Any) -> Proxy:
+        proxy, enabled = self._build(body, refuse_existing=True)
+        if enabled:
+            await proxy.start()
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    def _build(self, body: Any, refuse_existing: bool = False) -> tuple[Proxy, bool]:
+        """A proxy from a create or populate body, checked but not listening yet, and its `enabled`."""
         if not isinstance(body, dict):
             raise ApiError(400, "expected a JSON object with name, listen and upstream")
         name = body.get("name")
         if not isinstance(name, str) or not name or "/" in name:
             raise ApiError(400, f"name must be a non-empty string without '/', got {name!r}")
-        if name in self.proxies:
+        if refuse_existing and name in self.proxies:
             raise ApiError(409, f"proxy {name!r} already exists")
         unknown = set(body) - set(PROXY_FIELDS)
         if unknown:
@@ -75,10 +83,7 @@ class ProxyCollection:
         enabled = _check_enabled(body.get("enabled", True))
         proxy = Proxy(self, name, listen, body.get("upstream"), _check_seed(body.get("seed")),
                       _check_capture(body.get("capture_bytes", CAPTURE_BYTES)))
-        if enabled:
-            await proxy.start()
-        self.proxies[name] = proxy
-        return proxy
+        return proxy, enabled
 
     async def update(self, name: str, body: Any) -> Proxy:
         proxy = self.get(name)
@@ -117,12 +122,25 @@ class ProxyCollection:
             await proxy.start()
 
     async def populate(self, body: Any) -> list[Proxy]:
+        """Create each proxy, or replace the one of that name if its listen or upstream differs.
+
+        As Toxiproxy: a proxy whose fields match is left untouched (its connections and toxics
+        stay), so calling populate again at every start is safe; all items are checked first.
+        """
         items = body.get("proxies") if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise ApiError(400, "expected a JSON array of proxies")
+        built = [self._build(item) for item in items]  # a bad item anywhere changes nothing
         out = []
-        for item in items:
-            if isinstance(item, dict) and item.get("name") in self.proxies:
-                await self.delete(item["name"])
-            out.append(await self.create(item))
+        for proxy, enabled in built:
+            old = self.proxies.get(proxy.name)
+            if old is not None and old.upstream == proxy.upstream and old.listen_port == proxy.listen_port:
+                out.append(old)
+                continue
+            if old is not None:
+                await self.delete(old.name)
+            if enabled:
+                await proxy.start()
+            self.proxies[proxy.name] = proxy
+            out.append(proxy)
         return out
