@@ -24,7 +24,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from .data import Database
-from .subgraph import CountQueries
+from .subgraph import CountQueries, Schema
 from .users_graph import FEDERATION_VERSION
 
 
@@ -52,8 +52,9 @@ def _concert(row: dict | None) -> Concert | None:
                                             seats_left=row["seats_left"], price=row["price"])
 
 
-@strawberry.federation.type(keys=["id"], description="A customer as the orders subgraph sees one: "
-                                                     "the key, plus the orders it adds")
+# The users subgraph's User, as this one sees it: the key, plus the field it adds. No description
+# here: the composer would pick one of the two, and the users subgraph's says what a User is.
+@strawberry.federation.type(keys=["id"])
 class User:
     id: strawberry.ID
 
@@ -110,6 +111,6 @@ class Query:
         return [Order.from_row(r) for r in info.context.db.orders(first)]
 
 
-def build_schema() -> strawberry.federation.Schema:
-    return strawberry.federation.Schema(query=Query, types=[User, Order, Concert], extensions=[CountQueries],
+def build_schema() -> Schema:
+    return Schema(query=Query, types=[User, Order, Concert], extensions=[CountQueries],
                                         federation_version=FEDERATION_VERSION)

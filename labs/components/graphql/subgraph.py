@@ -7,8 +7,8 @@ data layer counted per request and an admin API for the lesson.
 Routes:
     POST/GET /graphql     the subgraph (the gateway calls it; so can a notebook, for comparison)
     GET  /health          readiness
-    GET  /admin/queries   data-layer statements: {"total": n, "requests": [{fields, representations,
-                          queries, statements}, ...]} (the last REQUEST_LOG operations, newest last)
+    GET  /admin/queries   data-layer statements: {"total": n, "requests": [{seq, fields, representations,
+                          queries, statements}, ...]} (the last REQUEST_LOG operations, oldest first)
     POST /admin/batching  {"enabled": true|false}: resolvers use the per-request DataLoaders, or query
                           one row at a time (the N+1 the lesson counts); answers the setting
     POST /admin/reset     batching back on, counters and the request log emptied
@@ -21,12 +21,14 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+import strawberry
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import BaseContext, GraphQLRouter
 
 from ... import tracing
+from ..ticketing.domain import DomainError
 from .data import Database
 
 REQUEST_LOG = 200
@@ -37,6 +39,7 @@ MAX_STATEMENTS_SHOWN = 100
 class Settings:
     batching: bool = True
     requests: collections.deque = field(default_factory=lambda: collections.deque(maxlen=REQUEST_LOG))
+    operations: int = 0  # numbers the logged operations, so a reader can ask for those after one it saw
 
 
 class GraphContext(BaseContext):
@@ -64,10 +67,22 @@ class CountQueries(SchemaExtension):
             yield
         variables = self.execution_context.variables or {}
         representations = variables.get("representations")
+        context.settings.operations += 1
         context.settings.requests.append({
-            "fields": _root_fields(self.execution_context),
+            "seq": context.settings.operations, "fields": _root_fields(self.execution_context),
             "representations": len(representations) if isinstance(representations, list) else None,
             "queries": log.queries, "statements": log.statements[:MAX_STATEMENTS_SHOWN]})
+
+
+class Schema(strawberry.federation.Schema):
+    """strawberry's federation schema, logging only what is a bug: a bad argument (an id that is not
+    one, `first: 0`) is the client's mistake, answered in `errors` with the allowed values, and has
+    no place as a traceback in the subgraph's log."""
+
+    def process_errors(self, errors: list, execution_context: Any = None) -> None:
+        bugs = [e for e in errors if e.original_error is not None
+                and not isinstance(e.original_error, (DomainError, ValueError))]
+        super().process_errors(bugs, execution_context)
 
 
 def _root_fields(execution_context: Any) -> list[str]:

@@ -24,7 +24,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from .data import Database
-from .subgraph import CountQueries
+from .subgraph import CountQueries, Schema
 
 FEDERATION_VERSION = "2.9"  # Hive's composer refuses strawberry's default (2.11); see the component docs
 
@@ -48,7 +48,7 @@ async def resolve_user(info: Info, id: str) -> dict | None:
     return info.context.db.user(id)
 
 
-def build_schema(resolve_user: Resolver = resolve_user) -> strawberry.federation.Schema:
+def build_schema(resolve_user: Resolver = resolve_user) -> Schema:
     """The users subgraph's schema; `resolve_user(info, id)` answers each `_entities` representation."""
 
     @strawberry.federation.type(keys=["id"], description="A customer: the users subgraph owns these fields")
@@ -82,5 +82,5 @@ def build_schema(resolve_user: Resolver = resolve_user) -> strawberry.federation
         def users(self, info: Info, first: int = 10) -> list[User]:
             return [User.from_row(r) for r in info.context.db.users(first)]
 
-    return strawberry.federation.Schema(query=Query, extensions=[CountQueries],
+    return Schema(query=Query, extensions=[CountQueries],
                                         federation_version=FEDERATION_VERSION)

@@ -158,12 +158,14 @@ gateway = createGatewayRuntime({
   healthCheckEndpoint: "/health",
   landingPage: false,
   graphiql: { title: "ticketing graph (lab)" },
-  // A cost limit: each object a query asks for costs 1, each list counts as LIST_SIZE items unless
-  // the query says `first:`; an operation estimated above the maximum is refused before it runs.
+  // A cost limit (Hive's demand control): every object a query asks for costs 1 and a list counts
+  // as 10 of its items, so each level of nested lists multiplies the estimate by about 10. A
+  // subgraph request whose estimate is above the maximum is not sent; its fields answer null with
+  // a COST_ESTIMATED_TOO_EXPENSIVE error.
   demandControl: {
     maxCost: Number(process.env.LABS_GATEWAY_MAX_COST || 1000),
     listSize: 10,
-    includeExtensionMetadata: true,
+    includeExtensionMetadata: false, // no cost figures in every answer: they would inflate its bytes
   },
   persistedDocuments: {
     getPersistedOperation: (key) => persisted[key] ?? null,
