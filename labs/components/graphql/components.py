@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from ...runtime import args
 from ...runtime.component import ComponentSpec, Prerequisite, register
 from ...runtime.errors import MissingPrerequisite
 from ...runtime.ports import HOST
@@ -25,6 +26,7 @@ from .node import GATEWAY_DIR, INSTALL_COMMAND, MIN_MAJOR, WHEEL_HINT, find_node
 from .queries import PERSISTED, READY_QUERY
 
 MAX_COST = 1000  # the gateway refuses an operation whose estimated cost is higher (see gateway.mjs)
+MAX_COST_RANGE = (1, 10_000_000)
 
 
 class Subgraph(PythonService):
@@ -57,6 +59,12 @@ class Gateway(ComponentSpec):
     port_names = ("http",)
     requires = ("users-graph", "orders-graph")
     start_timeout = 60.0  # ~2 s here; importing the gateway's packages dominates, and Binder is slower
+    defaults = {"max_cost": MAX_COST}  # labs.start("graphql", options={"graphql": {"max_cost": 5000}})
+
+    def validate_options(self, options: dict) -> dict:
+        options = super().validate_options(options)
+        args.whole("max_cost", options["max_cost"], *MAX_COST_RANGE)
+        return options
 
     def prerequisites(self) -> list[Prerequisite]:
         node = find_node()
@@ -76,7 +84,7 @@ class Gateway(ComponentSpec):
                                       f"run: {INSTALL_COMMAND}")
         persisted = data_dir / "persisted-documents.json"
         persisted.write_text(json.dumps(PERSISTED))
-        env = {"LABS_GATEWAY_PERSISTED": str(persisted), "LABS_GATEWAY_MAX_COST": str(MAX_COST),
+        env = {"LABS_GATEWAY_PERSISTED": str(persisted), "LABS_GATEWAY_MAX_COST": str(options["max_cost"]),
                "NO_COLOR": "1", "FORCE_COLOR": "0", "NODE_ENV": "production"}
         argv = [node.path, str(GATEWAY_DIR / "gateway.mjs"), "--host", HOST, "--port", str(ports["http"])]
         return [ProcessSpec(argv, env=env, cwd=str(GATEWAY_DIR), stop_timeout=5)]

@@ -51,7 +51,7 @@ async def resolve_user(info: Info, id: str) -> dict | None:
 def build_schema(resolve_user: Resolver = resolve_user) -> Schema:
     """The users subgraph's schema; `resolve_user(info, id)` answers each `_entities` representation."""
 
-    @strawberry.federation.type(keys=["id"], description="A customer: the users subgraph owns these fields")
+    @strawberry.federation.type(keys=["id"], description="A customer of the ticketing system")
     class User:
         id: strawberry.ID
         name: str
