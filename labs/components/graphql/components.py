@@ -86,7 +86,10 @@ class Gateway(ComponentSpec):
         persisted.write_text(json.dumps(PERSISTED))
         env = {"LABS_GATEWAY_PERSISTED": str(persisted), "LABS_GATEWAY_MAX_COST": str(options["max_cost"]),
                "NO_COLOR": "1", "FORCE_COLOR": "0", "NODE_ENV": "production"}
-        argv = [node.path, str(GATEWAY_DIR / "gateway.mjs"), "--host", HOST, "--port", str(ports["http"])]
+        # --optimize-for-size: V8 trades a little speed for memory. Measured here (Node 20, 500 order-screen
+        # queries): RSS 114 MB against 147-179 MB without it, with the same CPU to start and to answer.
+        argv = [node.path, "--optimize-for-size", str(GATEWAY_DIR / "gateway.mjs"), "--host", HOST,
+                "--port", str(ports["http"])]
         return [ProcessSpec(argv, env=env, cwd=str(GATEWAY_DIR), stop_timeout=5)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:

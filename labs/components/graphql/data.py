@@ -154,12 +154,17 @@ class Database:
 
     def users_by_ids(self, ids: Sequence[str]) -> list[dict | None]:
         """One statement for many ids; the rows in the order of `ids` (None where there is none)."""
-        ids = [check_id("user id", i) for i in ids]
+        return self._by_ids("SELECT id, name, email, balance FROM users", "user id", ids)
+
+    def _by_ids(self, select: str, kind: str, ids: Sequence[str], key: str = "id") -> list:
+        """`select ... WHERE key IN (the distinct ids)` as one statement; the rows back in the order of
+        `ids`, one per id (None where there is none)."""
+        ids = [check_id(kind, i) for i in ids]
         if not ids:
             return []
-        marks = ", ".join("?" * len(set(ids)))
-        rows = self._rows(f"SELECT id, name, email, balance FROM users WHERE id IN ({marks})", sorted(set(ids)))
-        by_id = {r["id"]: r for r in rows}
+        distinct = sorted(set(ids))
+        rows = self._rows(f"{select} WHERE {key} IN ({', '.join('?' * len(distinct))})", distinct)
+        by_id = {r[key]: r for r in rows}
         return [by_id.get(i) for i in ids]
 
     def users(self, first: int) -> list[dict]:
@@ -197,14 +202,7 @@ class Database:
         return found[0] if found else None
 
     def concerts_by_ids(self, ids: Sequence[str]) -> list[dict | None]:
-        ids = [check_id("concert id", i) for i in ids]
-        if not ids:
-            return []
-        marks = ", ".join("?" * len(set(ids)))
-        rows = self._rows(f"SELECT id, title, seats_left, price FROM concerts WHERE id IN ({marks})",
-                          sorted(set(ids)))
-        by_id = {r["id"]: r for r in rows}
-        return [by_id.get(i) for i in ids]
+        return self._by_ids("SELECT id, title, seats_left, price FROM concerts", "concert id", ids)
 
 
 def _first(first: object) -> int:
