@@ -255,7 +255,7 @@ def test_the_four_ways_fetch_the_same_screen():
             (grpc_[0].amount, grpc_[1].name, grpc_[2].title),
             (graph_["amount"], graph_["user"]["name"], graph_["concert"]["title"]),
             (direct["amount"], direct["user"]["name"], direct["concert"]["title"])]
-    assert len(set(rows)) == 1 and rows[0] == (60, "Alan Turing", "gRPC and the Streams")
+    assert len(set(rows)) == 1 and rows[0] == (40, "Ada Lovelace", "The Message Queues: Arena Tour")
     with pytest.raises(ValueError, match="screens"):
         showdown.screen_table(lab, screens=0)
 
@@ -266,3 +266,17 @@ def test_plot_statements_draws_and_refuses_nothing():
     assert len(figure.axes[0].patches) == 4
     with pytest.raises(ValueError, match="run: {subgraph"):
         graphql.plot_statements({})
+
+
+def test_far_away_graphqls_one_round_trip_wins_and_the_claim_fails_for_a_client_next_door():
+    lab = labs.start("graphql", "orders", progress=False)
+
+    def claim(times):
+        check.claim("far away, GraphQL's one round trip beat REST's three",
+                    times[showdown.SCREEN_REST] / times[showdown.SCREEN_GRAPHQL], at_least=1.2)
+
+    claim(showdown.far_screens(lab, latency_ms=150, screens=3, progress=False))
+    with pytest.raises(ClaimNotShown):  # the world changed: the client sits next to the servers
+        claim(showdown.far_screens(lab, latency_ms=0, screens=5, progress=False))
+    with pytest.raises(ValueError, match="latency_ms must be a number from 0 to 1000"):
+        showdown.far_screens(lab, latency_ms=5000)
