@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ...runtime import args
-from ...runtime.component import ComponentSpec, Prerequisite, register
+from ...runtime.component import ComponentSpec, Prerequisite, register, state_root
 from ...runtime.errors import MissingPrerequisite
 from ...runtime.ports import HOST
 from ...runtime.process import ProcessSpec
@@ -85,7 +85,10 @@ class Gateway(ComponentSpec):
         persisted = data_dir / "persisted-documents.json"
         persisted.write_text(json.dumps(PERSISTED))
         env = {"LABS_GATEWAY_PERSISTED": str(persisted), "LABS_GATEWAY_MAX_COST": str(options["max_cost"]),
-               "NO_COLOR": "1", "FORCE_COLOR": "0", "NODE_ENV": "production"}
+               "NO_COLOR": "1", "FORCE_COLOR": "0", "NODE_ENV": "production",
+               # Node >= 22.1 keeps the compiled packages here between starts (the wheel's Node 24:
+               # 0.9 instead of 1.3 CPU seconds to import them); Node 20 ignores it.
+               "NODE_COMPILE_CACHE": str(state_root() / "node-compile-cache")}
         # --optimize-for-size: V8 trades a little speed for memory. Measured here (Node 20, 500 order-screen
         # queries): RSS 114 MB against 147-179 MB without it, with the same CPU to start and to answer.
         argv = [node.path, "--optimize-for-size", str(GATEWAY_DIR / "gateway.mjs"), "--host", HOST,
