@@ -131,5 +131,9 @@ def subgraph_app(name: str, schema: Any, db: Database,
         db.reset_counts()
         return {"status": "reset", "service": name}
 
+    # Continue incoming traces as `name`. instrument_fastapi also names this whole process `name`; an app
+    # built inside a kernel (the exercise's subgraph) must not rename the kernel, so the name is put back.
+    process_name = tracing.component()
     tracing.instrument_fastapi(app, name)
+    tracing.set_component(process_name)  # serve.py names a subgraph process before it builds the app
     return app
