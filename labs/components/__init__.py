@@ -2,3 +2,4 @@
 from . import brokers  # noqa: F401  (registers rabbitmq, redis, kafka)
 from .ticketing import components as _ticketing  # noqa: F401  (registers users, concerts, payments, notifications, orders)
 from .chaos import component as _chaos  # noqa: F401  (registers chaos, the fault-injecting proxy)
+from .registry import etcd as _etcd, haproxy as _haproxy, dns as _dns  # noqa: F401  (registers etcd, haproxy, dns)
