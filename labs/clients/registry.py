@@ -22,7 +22,7 @@ from typing import Any
 import etcd3gw
 from etcd3gw import exceptions as etcd_errors
 
-from ..components.registry.agent import PREFIX, key_for  # noqa: F401  (key_for: re-exported for lessons)
+from ..components.registry.agent import PREFIX, check_ttl, key_for  # noqa: F401  (key_for: for lessons)
 from ..components.registry.pool_sync import admin
 from ..runtime import LabError
 
@@ -53,6 +53,10 @@ class Registry(etcd3gw.Etcd3Client):
             return super().watch(key, **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._down(exc) from None
+
+    def lease(self, ttl: int = 30):
+        """A lease of `ttl` whole seconds (2 to 60: etcd stretches shorter ones to its minimum)."""
+        return super().lease(ttl=check_ttl(ttl))
 
     def revision(self) -> int:
         """The store's current revision (what a watch starting "after this read" starts from)."""

@@ -63,7 +63,8 @@ def try_calls(pick: str | Callable[[], str], n: int = 10, path: str = "/concerts
 @dataclass
 class Caller:
     """GET `path` `rate` times a second in a thread, each call on the address `pick()` returns; with
-    `retry_next`, a failed call is tried once more on the next address `pick()` gives (one retry)."""
+    `retry_next`, a failed call is tried once more on the next address `pick()` gives that is not the
+    one that failed (one retry)."""
     pick: Callable[[], str]
     rate: float = 100.0
     retry_next: bool = False
@@ -76,16 +77,21 @@ class Caller:
         self._thread = threading.Thread(target=self._run, name="caller", daemon=True)
 
     def _one(self, client: httpx.Client) -> Call:
-        sent, tries = time.time(), 0
-        while True:
-            tries += 1
+        sent, failed_on = time.time(), None
+        for tries in (1, 2):
             try:
                 address = self.pick()
-            except LookupError:
+                for _ in range(3):  # the next instance: not the one that just failed
+                    if address != failed_on:
+                        break
+                    address = self.pick()
+            except (LookupError, ZeroDivisionError):  # nothing registered
                 return Call(sent, "", "no instance", tries)
             outcome = _outcome(client, address + self.path)
-            if outcome == "ok" or not self.retry_next or tries == 2:
-                return Call(sent, address, outcome, tries)
+            if outcome == "ok" or not self.retry_next:
+                break
+            failed_on = address
+        return Call(sent, address, outcome, tries)
 
     def _run(self) -> None:
         interval = 1.0 / self.rate
@@ -148,6 +154,17 @@ def wait_removed(etcd: registry.Registry, key: str, since: float, timeout: float
             raise TimeoutError(f"{key} is still registered {timeout:g} s later")
         time.sleep(0.02)
     return time.time() - since
+
+
+def graceful_stop(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
+    """SIGTERM one instance (it deregisters, drains, exits) while timing its key's removal: (seconds
+    until the key went, seconds until the process had exited)."""
+    key, started = key_of(replica), time.time()
+    stopper = threading.Thread(target=replica.stop, kwargs={"keep_data": True})
+    stopper.start()
+    removal = wait_removed(etcd, key, started)
+    stopper.join()
+    return removal, time.time() - started
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> float:

@@ -36,10 +36,10 @@ PREFIX = "/services/"
 DRAIN_S = 0.3  # after deregistering, how long a stopping instance still serves calls already on their way
 
 
-def check_ttl(ttl: Any) -> int:
+def check_ttl(ttl: Any, name: str = "ttl") -> int:
     """The lease TTL in whole seconds; ValueError naming the allowed range."""
     low, high = TTL_RANGE
-    return args.whole("ttl (the lease's time to live, whole seconds)", ttl, low, high)
+    return args.whole(f"{name} (a lease's time to live, in whole seconds)", ttl, low, high)
 
 
 def key_for(service: str, http_url: str) -> str:

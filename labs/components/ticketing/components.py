@@ -26,7 +26,7 @@ class TicketingService(PythonService):
     def validate_options(self, options: dict) -> dict:
         merged = super().validate_options(options)
         if merged["register_ttl"] is not None:
-            check_ttl(merged["register_ttl"])
+            check_ttl(merged["register_ttl"], "register_ttl")
         return merged
 
     def requirements(self, options: dict) -> tuple[str, ...]:
