@@ -8,7 +8,7 @@ Layer: lessons.
         killed_at = discovery.kill(replica)                          # SIGKILL; when it happened
         removal = discovery.wait_removed(etcd, key, since=killed_at)   # seconds until the key went
     caller.failed(), caller.per_address()
-    trials = discovery.removal_vs_ttl(lab, ttls=(2, 4, 6))          # processes with leases, killed at once
+    trials = discovery.removal_vs_ttl(lab, ttls=(2, 4))          # processes with leases, killed at once
     discovery.plot_removal(trials)
 """
 from __future__ import annotations
@@ -156,14 +156,15 @@ def wait_removed(etcd: registry.Registry, key: str, since: float, timeout: float
     return time.time() - since
 
 
-def graceful_stop(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
-    """SIGTERM one instance (it deregisters, drains, exits) while timing its key's removal: (seconds
-    until the key went, seconds until the process had exited)."""
+def graceful_move(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
+    """Move one instance to new ports (SIGTERM: it deregisters, drains and exits; then it starts
+    again elsewhere) while timing its old key's removal: (seconds until the key went, seconds the
+    whole move took)."""
     key, started = key_of(replica), time.time()
-    stopper = threading.Thread(target=replica.stop, kwargs={"keep_data": True})
-    stopper.start()
+    mover = threading.Thread(target=replica.restart, kwargs={"new_ports": True})
+    mover.start()
     removal = wait_removed(etcd, key, started)
-    stopper.join()
+    mover.join()
     return removal, time.time() - started
 
 
@@ -194,7 +195,7 @@ class RemovalTrial:
     removal_s: float
 
 
-def removal_vs_ttl(lab: Any, ttls: tuple[int, ...] = (2, 4, 6)) -> list[RemovalTrial]:
+def removal_vs_ttl(lab: Any, ttls: tuple[int, ...] = (2, 4)) -> list[RemovalTrial]:
     """One process per TTL registers a (made-up) instance with a lease of that TTL and keeps it alive;
     all are SIGKILLed at the same moment; each key's removal is timed."""
     ttls = tuple(check_ttl(t) for t in ttls)
@@ -204,7 +205,6 @@ def removal_vs_ttl(lab: Any, ttls: tuple[int, ...] = (2, 4, 6)) -> list[RemovalT
                       "--ttl", ttl, name=f"lease-{ttl}s") for n, ttl in enumerate(ttls)]
     try:
         keys = [child.wait_for("registered")["key"] for child in children]
-        time.sleep(max(ttls) / 3 + 0.1)  # every process has refreshed its lease at least once
         killed_at = time.time()
         for child in children:
             child.kill()
