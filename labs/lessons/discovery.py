@@ -168,14 +168,15 @@ def graceful_move(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
     return removal, time.time() - started
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> float:
-    """Seconds until `condition()` holds (checked every 20 ms); TimeoutError after `timeout`."""
-    started = time.time()
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0, since: float | None = None) -> float:
+    """Seconds from `since` (default: now) until `condition()` holds, checked every 5 ms;
+    TimeoutError after `timeout`."""
+    started = time.time() if since is None else since
     deadline = time.monotonic() + args.positive_seconds("timeout", timeout, 600)
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"still not so after {timeout:g} s")
-        time.sleep(0.02)
+        time.sleep(0.005)
     return time.time() - started
 
 
@@ -239,20 +240,33 @@ def plot_removal(trials: list[RemovalTrial], killed_instance: tuple[int, float] 
 
 
 def plot_calls(callers: dict[str, Caller], since: float, marks: dict[str, float] | None = None):
-    """Each caller's calls over time, failed ones in red, with vertical lines at `marks`."""
+    """Each caller's calls over time, failed ones as red crosses, with dotted lines at `marks`
+    (labels above the plot; marks closer than a few percent of the span share one label)."""
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
 
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.6 * len(callers)))
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.5 * len(callers)))
     for row, (label, caller) in enumerate(callers.items()):
         for ok, colour in ((True, "#4c72b0"), (False, "#c0392b")):
             times = [c.t - since for c in caller.calls if c.ok == ok]
-            ax.scatter(times, [row] * len(times), s=6 if ok else 14, color=colour, marker="|" if ok else "x")
-    for text, at in (marks or {}).items():
-        ax.axvline(at - since, color="#555", ls=":")
-        ax.annotate(text, (at - since, len(callers) - 0.5), fontsize=8, rotation=90, va="top", ha="right")
+            ax.scatter(times, [row] * len(times), s=8 if ok else 14, color=colour, marker="|" if ok else "x",
+                       label=("answered" if ok else "failed") if row == 0 else None)
+    end = max((c.t - since for caller in callers.values() for c in caller.calls), default=1.0)
+    groups: list[tuple[float, list[str]]] = []
+    for text, at in sorted((marks or {}).items(), key=lambda item: item[1]):
+        x = at - since
+        ax.axvline(x, color="#555", ls=":")
+        if groups and x - groups[-1][0] < 0.04 * end:
+            groups[-1][1].append(text)
+        else:
+            groups.append((x, [text]))
+    above = blended_transform_factory(ax.transData, ax.transAxes)
+    for x, texts in groups:
+        ax.text(x, 1.03, ", ".join(texts), transform=above, ha="center", va="bottom", fontsize=8)
     ax.set_yticks(range(len(callers)), list(callers))
-    ax.set_ylim(-0.5, len(callers) - 0.3)
-    ax.set_xlabel("seconds (each mark a call; red x: failed)")
+    ax.set_ylim(-0.6, len(callers) - 0.4)
+    ax.set_xlabel("seconds")
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1, 1.12), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
