@@ -5,4 +5,5 @@
     chaos      the fault-injecting proxy, through Toxiproxy's HTTP API
     faults     FaultRules: L7 faults (HTTP status, gRPC code, latency) on one route of a service
     ticketing  the running example as a lesson uses it: Monolith, RestTicketing, GrpcTicketing
+    registry   lesson 07: etcd with etcd3gw (RegistryDown names the fix), a watched pool, HAProxy, DNS
 """
