@@ -171,9 +171,9 @@ def resolver(lab: Any, cache: bool = True):
     """A dnspython resolver that asks the lab's DNS server only; with `cache`, it keeps each answer
     for the TTL the server gave it, as most resolvers do."""
     import dns.resolver
-    endpoint = lab.endpoint("dns")
+    host, port = lab.endpoint("dns")["udp"].rsplit(":", 1)
     res = dns.resolver.Resolver(configure=False)
-    res.nameservers, res.port = [endpoint["host"]], int(endpoint["port"])
+    res.nameservers, res.port = [host], int(port)
     res.lifetime = 2.0
     if cache:
         res.cache = dns.resolver.Cache(cleaning_interval=3600)

@@ -87,8 +87,10 @@ def _dns(endpoint: dict) -> None:
     import dns.message
     import dns.query
     import dns.rcode
-    query = dns.message.make_query(f"smoke.{endpoint['zone']}", "A")
-    answer = dns.query.udp(query, endpoint["host"], port=int(endpoint["port"]), timeout=2)
+
+    from ..components.registry.dns import ZONE
+    host, port = endpoint["udp"].rsplit(":", 1)
+    answer = dns.query.udp(dns.message.make_query(f"smoke.{ZONE}", "A"), host, port=int(port), timeout=2)
     if answer.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise RuntimeError(f"the DNS server answered {dns.rcode.to_text(answer.rcode())}")
 

@@ -85,10 +85,9 @@ def test_dns_answers_a_and_srv_from_the_registry_and_nxdomain_otherwise(lab):
                                                       for r in lab.replicas("concerts"))
     target = sorted(srv, key=lambda r: r.port)[0].target.to_text()
     assert [r.to_text() for r in res.resolve(target, "A")] == ["127.0.0.1"]
-    endpoint = lab.endpoint("dns")
+    host, port = lab.endpoint("dns")["udp"].rsplit(":", 1)
     for name in ("nothing.default.svc.cluster.local", "concerts.example.org"):
-        answer = dns.query.udp(dns.message.make_query(name, "A"), endpoint["host"], port=int(endpoint["port"]),
-                               timeout=2)
+        answer = dns.query.udp(dns.message.make_query(name, "A"), host, port=int(port), timeout=2)
         assert answer.rcode() == dns.rcode.NXDOMAIN, name
 
 

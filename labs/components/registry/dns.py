@@ -3,7 +3,7 @@
 Layer: components. One idea: the registry answered in DNS, as a cluster's DNS does.
 
     lab = labs.start("dns", options={"dns": {"ttl": 3}})
-    lab.endpoint("dns")   # {"host": "127.0.0.1", "port": "P", "zone": "default.svc.cluster.local"}
+    lab.endpoint("dns")   # {"udp": "127.0.0.1:P"}: answers for names in ZONE, default.svc.cluster.local
 
 For every service with instances under /services/<service>/ in etcd it answers, with the record TTL
 given as the option "ttl" (seconds):
@@ -118,7 +118,7 @@ class Dns(ComponentSpec):
                             cwd=str(data_dir), stop_timeout=3)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
-        return {"host": HOST, "port": str(ports["dns"]), "zone": ZONE}
+        return {"udp": f"{HOST}:{ports['dns']}"}
 
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         import dns.message
@@ -126,7 +126,8 @@ class Dns(ComponentSpec):
         import dns.rcode
         # A real question over UDP; "no such name" is an answer too.
         query = dns.message.make_query(f"probe.{ZONE}", "A")
-        answer = dns.query.udp(query, endpoint["host"], port=int(endpoint["port"]), timeout=1)
+        host, port = endpoint["udp"].rsplit(":", 1)
+        answer = dns.query.udp(query, host, port=int(port), timeout=1)
         if answer.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise ConnectionError(f"the DNS server answered {dns.rcode.to_text(answer.rcode())}")
 
