@@ -9,6 +9,7 @@ import httpx
 
 from ..clients import registry
 from ..runtime import start
+from ..runtime.progress import bar
 from ..tools.check import NotYet, register_exercise
 
 CALLS_PER_S = 50
@@ -53,10 +54,12 @@ def check_survives_moves(ConcertsClient, lab) -> str:
     moves = []
     try:
         time.sleep(0.3)
-        for replica in replicas:  # a rolling redeploy: each instance comes back on other ports
-            old = replica.endpoint["http"]
-            replica.restart(new_ports=True)
-            moves.append((old, replica.endpoint["http"], time.time()))
+        with bar(total=len(replicas), desc="moving every concerts instance", unit="move") as progress:
+            for replica in replicas:  # a rolling redeploy: each instance comes back on other ports
+                old = replica.endpoint["http"]
+                replica.restart(new_ports=True)
+                moves.append((old, replica.endpoint["http"], time.time()))
+                progress.update(1)
         time.sleep(AFTER_S)
     finally:
         stop.set()

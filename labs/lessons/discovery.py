@@ -27,6 +27,7 @@ from ..clients.faults import FaultRules
 from ..components.registry.agent import check_ttl
 from ..runtime import args
 from ..runtime.child import Child
+from ..runtime.progress import bar
 
 SRV_NAME = "_http._tcp.concerts.default.svc.cluster.local"
 
@@ -149,11 +150,18 @@ def key_of(replica: Any) -> str:
 def wait_removed(etcd: registry.Registry, key: str, since: float, timeout: float = 90.0) -> float:
     """Seconds from `since` until `key` is gone from the registry (checked every 20 ms)."""
     deadline = time.monotonic() + args.positive_seconds("timeout", timeout, 600)
-    while etcd.get(key):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{key} is still registered {timeout:g} s later")
-        time.sleep(0.02)
+    with bar(desc=f"waiting for the registry to drop {key}"):
+        while etcd.get(key):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{key} is still registered {timeout:g} s later")
+            time.sleep(0.02)
     return time.time() - since
+
+
+def pause_until(moment: float, why: str) -> None:
+    """Sleep until time.time() reaches `moment`, with a timer that says why."""
+    with bar(desc=why):
+        time.sleep(max(0.0, moment - time.time()))
 
 
 def graceful_move(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
@@ -164,7 +172,8 @@ def graceful_move(etcd: registry.Registry, replica: Any) -> tuple[float, float]:
     mover = threading.Thread(target=replica.restart, kwargs={"new_ports": True})
     mover.start()
     removal = wait_removed(etcd, key, started)
-    mover.join()
+    with bar(desc=f"{replica.name} starting again on new ports"):
+        mover.join()
     return removal, time.time() - started
 
 
@@ -209,7 +218,12 @@ def removal_vs_ttl(lab: Any, ttls: tuple[int, ...] = (2, 4)) -> list[RemovalTria
         killed_at = time.time()
         for child in children:
             child.kill()
-        return [RemovalTrial(ttl, wait_removed(etcd, key, killed_at)) for ttl, key in zip(ttls, keys)]
+        trials = []
+        with bar(total=len(ttls), desc="leases running out", unit="key") as progress:
+            for ttl, key in zip(ttls, keys):
+                trials.append(RemovalTrial(ttl, wait_removed(etcd, key, killed_at)))
+                progress.update(1)
+        return trials
     finally:
         for child in children:
             child.kill()
@@ -318,7 +332,7 @@ def stale_dns_window(lab: Any, resolver: Any, replica: Any) -> StaleRun:
     mover.start()
     deregistered_at = time.time() + wait_removed(etcd, key, time.time(), timeout=30)
     mover.join()
-    time.sleep(max(0.0, cached_at + ttl + 0.5 - time.time()))
+    pause_until(cached_at + ttl + 0.5, "the client calls through its cached answer")
     caller.stop(tail=0.1)
     stale = [c for c in caller.calls if c.address == old and c.t >= deregistered_at]
     return StaleRun(ttl, cached_at, deregistered_at, max((c.t for c in stale), default=deregistered_at),
