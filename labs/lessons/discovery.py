@@ -255,7 +255,7 @@ def plot_removal(trials: list[RemovalTrial], killed_instance: tuple[int, float] 
 
 def plot_calls(callers: dict[str, Caller], since: float, marks: dict[str, float] | None = None):
     """Each caller's calls over time, failed ones as red crosses, with dotted lines at `marks`
-    (labels above the plot; marks closer than a few percent of the span share one label)."""
+    (labels above the plot; marks closer than a tenth of the span share one label)."""
     import matplotlib.pyplot as plt
     from matplotlib.transforms import blended_transform_factory
 
@@ -270,7 +270,7 @@ def plot_calls(callers: dict[str, Caller], since: float, marks: dict[str, float]
     for text, at in sorted((marks or {}).items(), key=lambda item: item[1]):
         x = at - since
         ax.axvline(x, color="#555", ls=":")
-        if groups and x - groups[-1][0] < 0.04 * end:
+        if groups and x - groups[-1][0] < 0.1 * end:
             groups[-1][1].append(text)
         else:
             groups.append((x, [text]))
