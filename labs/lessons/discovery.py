@@ -211,7 +211,7 @@ def removal_vs_ttl(lab: Any, ttls: tuple[int, ...] = (2, 4)) -> list[RemovalTria
     ttls = tuple(check_ttl(t) for t in ttls)
     etcd = registry.connect(lab)
     url = lab.endpoint("etcd")["url"]
-    children = [Child("labs.components.registry.agent", url, "ttl-demo", f"http://127.0.0.1:{9000 + n}",
+    children = [Child("labs.components.registry.registrant", url, "ttl-demo", f"http://127.0.0.1:{9000 + n}",
                       "--ttl", ttl, name=f"lease-{ttl}s") for n, ttl in enumerate(ttls)]
     try:
         keys = [child.wait_for("registered")["key"] for child in children]

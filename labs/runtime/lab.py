@@ -243,6 +243,7 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
             comp = _session.components.get(key)
             if comp is not None and comp.options != opts:
                 _quiet_stop(comp)
+                _stop_dependents(backend, name)
                 comp = None
             if comp is None:
                 comp = _session.create(backend, name, opts)
@@ -263,6 +264,14 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     if wait:
         _wait_with_progress(lab, fresh, progress)
     return lab
+
+
+def _stop_dependents(backend: str, name: str) -> None:
+    """Stop what requires `name` (it was told the address `name` had); the next start restarts it."""
+    for (other_backend, other), comp in list(_session.components.items()):
+        if other_backend == backend and name in comp.spec.requirements(comp.options) and comp.state != "stopped":
+            _quiet_stop(comp)
+            _stop_dependents(backend, other)
 
 
 def _with_requirements(names: tuple, options: dict | None = None) -> tuple[str, ...]:

@@ -106,7 +106,7 @@ def test_sigterm_deregisters_before_the_instance_stops_and_sigkill_does_not(lab)
 
 def test_the_registrant_process_registers_and_leaves_on_sigterm(lab):
     etcd = registry.connect(lab)
-    child = Child("labs.components.registry.agent", lab.endpoint("etcd")["url"], "agent-test",
+    child = Child("labs.components.registry.registrant", lab.endpoint("etcd")["url"], "agent-test",
                   "http://127.0.0.1:7", "--ttl", "5")
     key = child.wait_for("registered")["key"]
     assert key == "/services/agent-test/127.0.0.1:7" and etcd.get(key)

@@ -107,3 +107,20 @@ def test_an_option_can_add_a_requirement(fixtures):
     with labs.start("asking-fixture", options={"asking-fixture": {"with_single": True}}, progress=False) as lab:
         assert lab.names == ["single-fixture", "asking-fixture"]
         assert "single-fixture" in lab.component("asking-fixture").extra_env["LABS_DEPENDENCIES"]
+
+
+def test_a_component_restarted_with_other_options_takes_down_what_was_told_its_old_address(fixtures):
+    # asking-fixture (with_single) requires single-fixture; single-fixture started again with other
+    # options gets new ports, so asking-fixture must start again to learn them
+    with labs.start("asking-fixture", options={"asking-fixture": {"with_single": True}}, progress=False) as lab:
+        told = lab.component("asking-fixture").extra_env["LABS_DEPENDENCIES"]
+        _registry["single-fixture"].defaults = {"flavour": "a"}
+        try:
+            labs.start("single-fixture", options={"single-fixture": {"flavour": "b"}}, progress=False)
+            assert lab.component("asking-fixture").state == "stopped"
+            again = labs.start("asking-fixture", options={"asking-fixture": {"with_single": True}},
+                               progress=False)
+            fresh = again.component("asking-fixture").extra_env["LABS_DEPENDENCIES"]
+            assert fresh != told and again.endpoint("single-fixture")["http"] in fresh
+        finally:
+            _registry["single-fixture"].defaults = {}

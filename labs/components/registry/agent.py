@@ -12,24 +12,19 @@ lives in the instance's own process (not a sidecar) so that it dies exactly when
 
 A ticketing service started with the option "register_ttl" runs this (serve.py, through `serve`):
 it registers once uvicorn is listening, and on SIGTERM deregisters *first*, waits DRAIN_S for the
-callers that already picked it, then stops. Run by hand, it registers any address until killed
-(the lesson's "instances" for the TTL plot):
-
-    python -m labs.components.registry.agent http://127.0.0.1:2379 demo http://127.0.0.1:9 --ttl 2
+callers that already picked it, then stops. `registrant.py` registers any address until killed
+(the lesson's "instances" for the TTL plot).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
 import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from ...runtime import args
-from ...runtime.child import say
 
 TTL_RANGE = (2, 60)  # whole seconds; etcd quietly stretches a lease under ~1.5 s (its election timeout)
 PREFIX = "/services/"
@@ -135,21 +130,3 @@ def serve(app: Any, host: str, port: int, registration: Registration | None) -> 
             super().handle_exit(sig, frame)
 
     Server(uvicorn.Config(app, host=host, port=port, workers=1, log_level="warning")).run()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Register an address in etcd with a lease, until killed.")
-    parser.add_argument("etcd", help="etcd client URL, e.g. http://127.0.0.1:2379")
-    parser.add_argument("service")
-    parser.add_argument("http", help="the address to register, e.g. http://127.0.0.1:9")
-    parser.add_argument("--ttl", type=int, default=5)
-    options = parser.parse_args(argv)
-    reg = Registration(options.etcd, options.service, {"http": options.http}, options.ttl).start()
-    signal.signal(signal.SIGTERM, lambda *_: (reg.close(), say("deregistered"), os._exit(0)))
-    say("registered", key=reg.key, ttl=reg.ttl, lease=reg.lease.id)
-    while True:
-        time.sleep(3600)
-
-
-if __name__ == "__main__":
-    main()
