@@ -6,4 +6,5 @@
     faults     FaultRules: L7 faults (HTTP status, gRPC code, latency) on one route of a service
     ticketing  the running example as a lesson uses it: Monolith, RestTicketing, GrpcTicketing
     graphql    the GraphQL gateway and its subgraphs: queries, counted statements, the batching switch
+    registry   lesson 07: etcd with etcd3gw (RegistryDown names the fix), a watched pool, HAProxy, DNS
 """

@@ -12,6 +12,7 @@ processes, waiting, counting, plotting).
     rpc          05  the .proto compiled live, the four call patterns
     showdown     05  REST vs gRPC unary vs gRPC streaming on one operation; 06: the order screen three ways
     graphql      06  the composed graph, field owners, N+1 counted, persisted queries, bad queries
+    discovery    07  callers while instances die and move, removal against TTL, a stale DNS answer
     queues       09  competing consumers, prefetch, crashes, durability, full queues
     events       10  Redis pub/sub and fanout / topic exchanges into per-service queues
     eventlog         11  order events on a Kafka log, projections, replay, the same workload on a queue
