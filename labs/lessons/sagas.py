@@ -91,6 +91,7 @@ class Shop:
         self.children: dict[str, Child] = {}
         self._lock = threading.RLock()
         self._down: set[str] = set()        # killed on purpose: not a failure
+        self._restarts = 0                  # crash restarts under way
         self._connection: Any = None
         self._channel: Any = None
         with rabbit.channel(self.url) as ch:
@@ -144,6 +145,13 @@ class Shop:
                         self._down.add(service)
 
     def _crash_and_restart(self, service: str, child: Child) -> None:
+        self._restarts += 1
+        try:
+            self._kill_and_restart(service, child)
+        finally:
+            self._restarts -= 1
+
+    def _kill_and_restart(self, service: str, child: Child) -> None:
         point = child.wait_for("crash-point", timeout=1)
         point["killed_at"] = child.kill()
         fired = [point["order_id"], point["action"]]
@@ -231,7 +239,7 @@ class Shop:
             time.sleep(0.01)
 
     def _restarting(self) -> bool:
-        return any(c.count("crash-point") and c.alive for c in self.children.values())
+        return self._restarts > 0 or any(c.count("crash-point") and c.alive for c in self.children.values())
 
     def timings(self, orders: Iterable[dict | str]) -> dict[str, float]:
         """{order_id: seconds from placing it to its end} for the orders that ended."""
