@@ -8,6 +8,8 @@ Layer: lessons (labs.lessons.sagas for the running services, labs.clients.chaos 
     report = saga_checker.run(lab, "orchestration", schedule)   # outbox and dedupe on: 0 violations
     report.violations, report.counts(), report.table()
     saga_checker.run(lab, "choreography", schedule, outbox=False, dedupe=False).counts()
+    reports = saga_checker.run_many(lab, schedule, [("choreography", True, True), ...])  # side by side
+    saga_checker.plot(reports)
 
 The schedule decides, from the seed alone: who orders what (some customers cannot pay, so their
 charge is declined; a small concert sells out; with bounces=True some tickets cannot be delivered),
@@ -30,6 +32,7 @@ The rules (every order, then the totals):
 from __future__ import annotations
 
 import random
+import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -116,18 +119,17 @@ def make_schedule(seed: int = 7, sagas: int = 200, *, bounces: bool = False, cra
         orders.append((f"o{n:04}", user, concert))
     # Faults hit orders whose saga surely goes through reserve, charge and deliver (regular ones),
     # none in the first tenth (let the run get going) and no order twice.
+    # A short run has fewer such orders than faults asked for: the later kinds then get fewer.
     regular = [o for o, u, c in orders[sagas // 10:] if u in domain.REGULAR and c == "c1"]
-    picked = iter(rng.sample(regular, min(len(regular), crashes + lost_acks + resends)))
-    crash = tuple((s, next(picked), ACTION_OF[s]) for s in rng.sample(domain.PARTICIPANTS, crashes))
+    picked = rng.sample(regular, min(len(regular), crashes + lost_acks + resends))
 
-    def some(count: int) -> tuple:
-        chosen = []
-        for _ in range(count):
-            service = rng.choice(domain.PARTICIPANTS)
-            chosen.append((service, next(picked), ACTION_OF[service]))
+    def some(services: list[str]) -> tuple:
+        chosen = [(service, picked.pop(), ACTION_OF[service]) for service in services[:len(picked)]]
         return tuple(chosen)
 
-    lost, twice = some(lost_acks), some(resends)
+    crash = some(rng.sample(domain.PARTICIPANTS, crashes))
+    lost = some([rng.choice(domain.PARTICIPANTS) for _ in range(lost_acks)])
+    twice = some([rng.choice(domain.PARTICIPANTS) for _ in range(resends)])
     first = rng.randrange(sagas // 4, sagas // 2)
     slow = (rng.choice(domain.PARTICIPANTS), first, first + sagas // 4, latency_ms) if latency_ms else None
     return Schedule(seed, tuple(orders), crash, lost, twice, slow)
@@ -193,6 +195,7 @@ class Report:
     dedupe: bool
     sagas: int
     outcomes: Counter = field(default_factory=Counter)
+    statuses: dict[str, str] = field(default_factory=dict)   # order_id -> how it ended (or "unfinished")
     violations: list[Violation] = field(default_factory=list)
     crashes: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -223,14 +226,15 @@ def run(lab: Lab, style: str, schedule: Schedule | None = None, *, outbox: bool 
     schedule = schedule or make_schedule()
     started = time.perf_counter()
     proxy = links = None
+    tag = f"{style[:6]}-{int(bool(outbox))}{int(bool(dedupe))}"  # runs side by side need their own names
     if schedule.latency:
         from ..clients import chaos
-        proxy = chaos.proxy(lab, "rabbitmq", port_key="amqp", name=f"saga-{schedule.latency[0]}",
+        proxy = chaos.proxy(lab, "rabbitmq", port_key="amqp", name=f"saga-{tag}-{schedule.latency[0]}",
                             seed=schedule.seed)
         links = {schedule.latency[0]: proxy.url_for()}
     report = Report(style, schedule.seed, bool(outbox), bool(dedupe), len(schedule.orders))
     with Shop(lab, style, outbox=outbox, dedupe=dedupe, saga=saga, faults=schedule.faults(), links=links,
-              label=f"checker-{style}", progress=False) as shop, \
+              label=f"checker-{tag}", progress=False) as shop, \
             progress_bar(len(schedule.orders), f"checker: {style}, protections {report.protections}", "saga",
                          show=progress) as bar:
         _place(shop, schedule, proxy, bar)
@@ -238,8 +242,9 @@ def run(lab: Lab, style: str, schedule: Schedule | None = None, *, outbox: bool 
         state = shop.snapshot()
         report.crashes = list(shop.crashes)
     status = {o: row["status"] for o, row in state[shop.coordinator]["orders"].items()}
-    report.outcomes = Counter(status.get(o) if status.get(o) in flows.FINAL else "unfinished"
-                              for o, _, _ in schedule.orders)
+    report.statuses = {o: status.get(o) if status.get(o) in flows.FINAL else "unfinished"
+                       for o, _, _ in schedule.orders}
+    report.outcomes = Counter(report.statuses.values())
     report.violations = violations(state, shop.coordinator, schedule.orders)
     report.seconds = time.perf_counter() - started
     return report
@@ -262,3 +267,43 @@ def _place(shop: Shop, schedule: Schedule, proxy: Any, bar: Any) -> None:
     finally:
         if proxy is not None:
             proxy.clear()
+
+
+def run_many(lab: Lab, schedule: Schedule, runs: Iterable[tuple[str, bool, bool]], *, parallel: bool = True,
+             progress: bool = True) -> dict[tuple[str, bool, bool], Report]:
+    """`run` for each (style, outbox, dedupe), all on the same schedule; side by side in threads (each
+    run has its own exchange, processes and proxy), so the lesson waits for the slowest, not the sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [(args.choice("style", style, flows.STYLES), bool(outbox), bool(dedupe)) for style, outbox, dedupe in runs]
+    with progress_bar(len(runs), f"checker: {len(runs)} runs of {len(schedule.orders)} sagas", "run",
+                      show=progress) as bar, ThreadPoolExecutor(len(runs) if parallel else 1) as pool:
+        futures = {key: pool.submit(run, lab, key[0], schedule, outbox=key[1], dedupe=key[2], progress=False)
+                   for key in runs}
+        for future in futures.values():
+            future.add_done_callback(lambda _: bar.update(1))
+        return {key: future.result() for key, future in futures.items()}
+
+
+def plot(reports: Iterable[Report], title: str = "what the checker found, same seed"):
+    """One row per run, one column per rule: how many times it was broken (0 in grey)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    reports = list(reports)
+    counts = np.array([[r.counts().get(kind, 0) for kind in KINDS] for r in reports])
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.5 * len(reports)))
+    ax.imshow(np.where(counts > 0, counts, np.nan), cmap="Reds", vmin=0, vmax=max(1, counts.max()), aspect="auto")
+    for (row, col), n in np.ndenumerate(counts):
+        shade = "0.6" if not n else "white" if n > counts.max() / 2 else "black"
+        ax.text(col, row, str(n), ha="center", va="center", color=shade, fontsize=10)
+    ax.set_xticks(range(len(KINDS)), [textwrap.fill(k, 10) for k in KINDS], fontsize=8)
+    ax.set_yticks(range(len(reports)), [f"{r.style}, {r.protections}" for r in reports], fontsize=9)
+    ax.set_xticks(np.arange(len(KINDS) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(reports) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="both", length=0)
+    ax.xaxis.tick_top()
+    ax.set_title(title, pad=30)
+    fig.tight_layout()
+    return fig

@@ -15,8 +15,8 @@ Layer: lessons (labs.clients.rabbit, the saga services in labs.components.sagas,
 Every service is `python -m labs.components.sagas.service` (labs.runtime.child.Child: it dies with the
 kernel, also on SIGKILL) with its SQLite file in the shop's temp dir under the lab's state dir. A service
 that stops at a scheduled crash point is SIGKILLed and started again by the shop's supervisor thread.
-The other lesson modules: saga_checker (the consistency checker under seeded faults) and saga_crashes
-(the dual write, the outbox, the orchestrator's crash).
+The lesson's other modules: saga_views (tables, plots, "where is order 42?"), saga_checker (the
+consistency checker under seeded faults) and saga_crashes (the orchestrator killed mid-saga).
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,6 +38,7 @@ from ..runtime import Lab, LabError, args, state_root, trace_dir
 from ..runtime.child import Child, ChildExited
 from ..runtime.lab import session_reaper
 from ..runtime.progress import bar as progress_bar
+from ..runtime.waiting import poll_until
 
 SERVICE_MODULE = "labs.components.sagas.service"
 START_TIMEOUT_S = 30.0
@@ -48,6 +48,16 @@ _open: dict[tuple[str, str], "Shop"] = {}  # (style, label) -> the shop a re-run
 
 def services_of(style: str) -> tuple[str, ...]:
     return (flows.coordinator(args.choice("style", style, STYLES)), *domain.PARTICIPANTS)
+
+
+def new_id() -> str:
+    """A fresh order id, so a cell run twice places a new order."""
+    return f"o-{uuid.uuid4().hex[:6]}"
+
+
+def new_order(user_id: str, concert_id: str, order_id: str | None = None) -> dict:
+    """An order as the saga's messages carry it: id, user, concert, amount (the concert's price), placed_at."""
+    return domain.order(order_id or new_id(), user_id, concert_id)
 
 
 def _order_id(order: dict | str) -> str:
@@ -60,11 +70,13 @@ class Shop:
     outbox / dedupe switch the protections off (see labs.components.sagas.store); saga is the
     orchestrator's list of Steps; faults {service: {"crash"|"lost_ack"|"resend": [[order_id, action]]}};
     links {service: amqp URL} lets a service reach RabbitMQ another way (through a chaos proxy).
+    auto_restart=False leaves a service that reached a crash point down (SIGKILLed) until restart().
     """
 
     def __init__(self, lab: Lab | dict | str, style: str, *, outbox: bool = True, dedupe: bool = True,
                  saga: Iterable = ORDER_SAGA, faults: dict | None = None, links: dict | None = None,
-                 prefetch: int = 50, label: str | None = None, progress: bool = True) -> None:
+                 prefetch: int = 50, label: str | None = None, progress: bool = True,
+                 auto_restart: bool = True) -> None:
         self.style = args.choice("style", style, STYLES)
         self.url = rabbit.amqp_url(lab)
         self.outbox, self.dedupe = bool(outbox), bool(dedupe)
@@ -79,6 +91,7 @@ class Shop:
                        for s in self.services}
         self.links = dict(links or {})
         self.prefetch = args.whole("prefetch", prefetch, 1, 1000)
+        self.auto_restart = bool(auto_restart)
         self.label = args.text("label", label or style)
         previous = _open.pop((style, self.label), None)
         if previous is not None:
@@ -156,6 +169,10 @@ class Shop:
         point["killed_at"] = child.kill()
         fired = [point["order_id"], point["action"]]
         self.faults[service]["crash"] = [f for f in self.faults[service].get("crash", []) if f != fired]
+        if not self.auto_restart:
+            self._down.add(service)
+            self.crashes.append(point)
+            return
         try:
             point["ready"] = self._await_ready(service, self._spawn(service))
         except LabError as exc:
@@ -163,6 +180,32 @@ class Shop:
             self._down.add(service)
         point["restarted_in"] = time.time() - point["killed_at"]
         self.crashes.append(point)
+
+    def wait_for_crash(self, service: str, timeout: float = 10.0) -> dict:
+        """Wait until `service` reached its crash point and was SIGKILLed; returns the point."""
+        args.choice("service", service, self.services)
+        ok = poll_until(lambda: any(p["service"] == service for p in self.crashes), timeout)
+        self.check_alive()
+        if not ok:
+            raise LabError(f"{service} did not reach its crash point within {timeout:g} s: "
+                           f"is the order on its way to it? {self.faults[service]}")
+        return next(p for p in self.crashes if p["service"] == service)
+
+    def duplicates(self, service: str) -> list[str]:
+        """The message ids `service` received again and skipped (its inbox knew them), since it started."""
+        child = self.children[args.choice("service", service, self.services)]
+        return [e["msg_id"] for e in list(child.events) if e.get("event") == "duplicate"]
+
+    def wait_for_duplicate(self, service: str, msg_id: str, timeout: float = 10.0) -> bool:
+        """Wait until `service` has received `msg_id` again and skipped it; False after `timeout` s
+        (a service without dedupe never skips anything: it handles the copy)."""
+        return poll_until(lambda: msg_id in self.duplicates(service), args.seconds("timeout", timeout, 0, 600))
+
+    def wait_until(self, condition, timeout: float = 10.0) -> None:
+        """Wait until `condition()` is true; LabError (with each service's state) after `timeout` s."""
+        if not poll_until(condition, args.seconds("timeout", timeout, 0, 600), 0.02):
+            self.check_alive()
+            raise LabError(f"the shop did not get there within {timeout:g} s")
 
     def kill(self, service: str) -> float:
         """SIGKILL a service (a crash); it stays down until restart(). Returns when (time.time())."""
@@ -198,7 +241,7 @@ class Shop:
 
     def place(self, user_id: str, concert_id: str, order_id: str | None = None) -> dict:
         """Publish an order.place request (persistent, confirmed); the saga starts from there."""
-        order = domain.order(order_id or f"o-{uuid.uuid4().hex[:8]}", user_id, concert_id)
+        order = new_order(user_id, concert_id, order_id)
         body = {"msg_id": f"{order['order_id']}:place", "type": "order.place", "order": order}
         for attempt in (1, 2):
             try:
@@ -330,14 +373,3 @@ def throughput(shop: Shop, n: int, users: Iterable[str] = domain.REGULAR, concer
     span = max(rows[o]["finished_at"] for o in ids) - min(rows[o]["placed_at"] for o in ids)
     return {"sagas_per_s": n / span, "p50_ms": 1e3 * statistics.median(took),
             "p99_ms": 1e3 * took[min(len(took) - 1, int(0.99 * len(took)))]}
-
-
-def messages(spans: Iterable[dict]) -> Counter:
-    """Messages published in a traced run, per publisher (the customer's order.place included)."""
-    return Counter(s["caller"] for s in spans if str(s.get("operation", "")).startswith("publish"))
-
-
-def message_flow(spans: Iterable[dict]) -> list[tuple[str, str]]:
-    """(publisher, routing key) of each message of a traced run, in the order they were published."""
-    return [(s["caller"], s["operation"].split(" ", 1)[1]) for s in spans
-            if str(s.get("operation", "")).startswith("publish")]

@@ -91,6 +91,8 @@ class Service:
             say("error", key=list(key), error=traceback.format_exc(limit=3))
             self.link.inbound.basic_reject(method.delivery_tag, requeue=False)
             return
+        if out is None:  # the inbox knew its id: nothing was done (said, so the lesson can show it)
+            say("duplicate", msg_id=message["msg_id"], redelivered=bool(method.redelivered))
         if key in self.resend and out:
             self.resend_ids.update(item.body["msg_id"] for item in out)
         if key in self.crash and first:
