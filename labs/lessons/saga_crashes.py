@@ -44,9 +44,10 @@ class Recovery:
 
 
 def crash_orchestrator(lab: Lab, sagas: int = 40, kill_after: int = 8, slow_ms: int = SLOW_PAYMENTS_MS,
-                       timeout: float = 60.0) -> Recovery:
+                       timeout: float = 60.0, *, outbox: bool = True, dedupe: bool = True) -> Recovery:
     """Place `sagas` orders (every fifth from a customer who cannot pay), SIGKILL the orchestrator
-    once `kill_after` have ended, start it again, wait for every saga, then apply the checker's rules."""
+    once `kill_after` have ended, start it again, wait for every saga, then apply the checker's rules.
+    outbox / dedupe switch the protections off (as in Shop)."""
     args.whole("sagas", sagas, 2, MAX_SAGAS)
     args.whole("kill_after", kill_after, 1, sagas - 1)
     args.whole("slow_ms", slow_ms, 0, 1000)
@@ -54,7 +55,7 @@ def crash_orchestrator(lab: Lab, sagas: int = 40, kill_after: int = 8, slow_ms: 
     proxy.add("latency", latency=slow_ms, name="slow-payments")
     try:
         with Shop(lab, "orchestration", links={"payments": proxy.url_for()}, label="orchestrator crash",
-                  progress=False) as shop:
+                  outbox=outbox, dedupe=dedupe, progress=False) as shop:
             orders = [(f"o{n:03}", domain.BROKE[n % 3] if n % 5 == 4 else domain.REGULAR[n % 16], "c1")
                       for n in range(sagas)]
             for order_id, user, concert in orders:

@@ -53,7 +53,8 @@ def plot_latencies(took: dict[str, list[float]], title: str = "one saga at a tim
     ax.boxplot(data, vert=False, showfliers=False, widths=0.5)
     for row, values in enumerate(data, start=1):
         ax.plot(values, [row + 0.25 * ((i % 7) / 7 - 0.43) for i in range(len(values))], ".", alpha=0.5)
-    ax.set_yticks(range(1, len(labels) + 1), [f"{k}\nmedian {statistics.median(v):.1f} ms" for k, v in zip(labels, data)])
+    ax.set_yticks(range(1, len(labels) + 1),
+                  [f"{k}\nmedian {statistics.median(v):.1f} ms" for k, v in zip(labels, data)])
     ax.set_xlabel("ms from order.place to the order's end")
     ax.set_title(title)
     fig.tight_layout()

@@ -319,7 +319,10 @@ class Shop:
         except (LabError, pika.exceptions.AMQPError):
             pass  # the broker is gone: nothing of ours is left in it to delete
         if self._connection is not None and self._connection.is_open:
-            self._connection.close()
+            try:
+                self._connection.close()
+            except pika.exceptions.AMQPError:
+                pass  # the broker went away under it
         shutil.rmtree(self.dir, ignore_errors=True)
         if _open.get((self.style, self.label)) is self:
             del _open[(self.style, self.label)]
