@@ -19,7 +19,7 @@ def check_compensation(order_saga, lab) -> str:
         raise NotYet(f"keep the three steps in their order (reserve, charge, deliver), got {actions}: "
                      "the exercise is about what undoes them, not about their order")
     schedule = saga_checker.make_schedule(SEED, SAGAS, bounces=True)
-    report = saga_checker.run(lab, "orchestration", schedule, saga=steps, progress=False)
+    report = saga_checker.run(lab, "orchestration", schedule, saga=steps)
     bounced = [o for o, kind in schedule.kinds().items() if kind == "address bounces"]
     if report.violations:
         on_bounced = [v for v in report.violations if v.order_id in bounced]

@@ -46,7 +46,7 @@ from .sagas import MAX_SAGAS, Shop
 KINDS = ("never finished", "seat without payment", "payment without seat", "charged twice", "seat held twice",
          "confirmed without ticket", "rejected but kept", "money not conserved", "seats not conserved")
 PACE_S = 0.006      # one order placed every 6 ms: 200 orders in ~1.2 s, many sagas in flight at once
-QUIET_S = 2.5       # once nothing has ended for this long (and no service is restarting), it is over
+QUIET_S = 3.0       # once nothing has ended for this long (and no service is restarting), it is over
 ACTION_OF = {"concerts": "reserve", "payments": "charge", "notifications": "deliver"}
 
 
@@ -235,10 +235,16 @@ def run(lab: Lab, style: str, schedule: Schedule | None = None, *, outbox: bool 
     report = Report(style, schedule.seed, bool(outbox), bool(dedupe), len(schedule.orders))
     with Shop(lab, style, outbox=outbox, dedupe=dedupe, saga=saga, faults=schedule.faults(), links=links,
               label=f"checker-{tag}", progress=False) as shop, \
-            progress_bar(len(schedule.orders), f"checker: {style}, protections {report.protections}", "saga",
+            progress_bar(len(schedule.orders), f"checker: {style}, protections {report.protections}", "saga ended",
                          show=progress) as bar:
-        _place(shop, schedule, proxy, bar)
-        shop.wait([o for o, _, _ in schedule.orders], timeout=120, quiet=quiet)
+        _place(shop, schedule, proxy)
+        shown = [0]  # sagas ended so far (a disabled bar does not count)
+
+        def ended(n: int) -> None:
+            bar.update(n - shown[0])
+            shown[0] = n
+
+        shop.wait([o for o, _, _ in schedule.orders], timeout=120, quiet=quiet, ended=ended)
         state = shop.snapshot()
         report.crashes = list(shop.crashes)
     status = {o: row["status"] for o, row in state[shop.coordinator]["orders"].items()}
@@ -250,7 +256,7 @@ def run(lab: Lab, style: str, schedule: Schedule | None = None, *, outbox: bool 
     return report
 
 
-def _place(shop: Shop, schedule: Schedule, proxy: Any, bar: Any) -> None:
+def _place(shop: Shop, schedule: Schedule, proxy: Any) -> None:
     """Place the orders at a steady pace, switching the latency on and off at its orders."""
     slow = schedule.latency
     next_at = time.perf_counter()
@@ -261,7 +267,6 @@ def _place(shop: Shop, schedule: Schedule, proxy: Any, bar: Any) -> None:
             if slow and n == slow[2]:
                 proxy.remove("saga-latency")
             shop.place(user, concert, order_id)
-            bar.update(1)
             next_at += PACE_S
             time.sleep(max(0.0, next_at - time.perf_counter()))
     finally:

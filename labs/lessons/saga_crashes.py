@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..clients import chaos
 from ..components.sagas import domain, flows
 from ..runtime import Lab, LabError, args
+from ..runtime.progress import bar as progress_bar
 from ..runtime.waiting import poll_until
 from .saga_checker import Violation, violations
 from .sagas import MAX_SAGAS, Shop
@@ -44,42 +45,49 @@ class Recovery:
 
 
 def crash_orchestrator(lab: Lab, sagas: int = 40, kill_after: int = 8, slow_ms: int = SLOW_PAYMENTS_MS,
-                       timeout: float = 60.0, *, outbox: bool = True, dedupe: bool = True) -> Recovery:
+                       timeout: float = 60.0, *, outbox: bool = True, dedupe: bool = True,
+                       progress: bool = True) -> Recovery:
     """Place `sagas` orders (every fifth from a customer who cannot pay), SIGKILL the orchestrator
     once `kill_after` have ended, start it again, wait for every saga, then apply the checker's rules.
     outbox / dedupe switch the protections off (as in Shop)."""
     args.whole("sagas", sagas, 2, MAX_SAGAS)
     args.whole("kill_after", kill_after, 1, sagas - 1)
     args.whole("slow_ms", slow_ms, 0, 1000)
+    orders = [(f"o{n:03}", domain.BROKE[n % 3] if n % 5 == 4 else domain.REGULAR[n % 16], "c1")
+              for n in range(sagas)]
+    ids = [o for o, _, _ in orders]
     proxy = chaos.proxy(lab, "rabbitmq", port_key="amqp", name="saga-payments")
     proxy.add("latency", latency=slow_ms, name="slow-payments")
     try:
         with Shop(lab, "orchestration", links={"payments": proxy.url_for()}, label="orchestrator crash",
-                  outbox=outbox, dedupe=dedupe, progress=False) as shop:
-            orders = [(f"o{n:03}", domain.BROKE[n % 3] if n % 5 == 4 else domain.REGULAR[n % 16], "c1")
-                      for n in range(sagas)]
+                  outbox=outbox, dedupe=dedupe, progress=False) as shop, \
+                progress_bar(sagas, "sagas ended (orchestrator running)", "saga", show=progress) as bar:
+            done = [0]  # sagas ended so far (a disabled bar does not count)
+
+            def ended(n: int) -> None:
+                bar.update(n - done[0])
+                done[0] = n
+
             for order_id, user, concert in orders:
                 shop.place(user, concert, order_id)
-            if not poll_until(lambda: sagas - len(shop.unfinished(o for o, _, _ in orders)) >= kill_after, timeout):
+            if not poll_until(lambda: ended(sagas - len(shop.unfinished(ids))) or done[0] >= kill_after, timeout):
                 raise LabError(f"fewer than {kill_after} sagas ended within {timeout:g} s")
             shop.kill("orchestrator")
+            bar.set_description("sagas ended (orchestrator killed, started again)")
             status = shop.statuses()
-            ended_before = sum(status.get(o) in flows.FINAL for o, _, _ in orders)
-            in_flight = [o for o, _, _ in orders if status.get(o) in (flows.RUNNING, flows.COMPENSATING)]
+            in_flight = [o for o in ids if status.get(o) in (flows.RUNNING, flows.COMPENSATING)]
+            ended_before = sum(status.get(o) in flows.FINAL for o in ids)
             restarted = time.time()
             ready = shop.restart("orchestrator")
-            restart_s = ready["t"] - restarted
-            if not shop.wait([o for o, _, _ in orders], timeout=timeout):
-                raise LabError(f"{len(shop.unfinished(o for o, _, _ in orders))} sagas had not ended "
-                               f"{timeout:g} s after the restart")
-            rows = domain.snapshot("orchestrator", shop.db("orchestrator"))["orders"]
-            after = [rows[o]["finished_at"] for o, _, _ in orders if rows[o]["finished_at"] > restarted]
+            if not shop.wait(ids, timeout=timeout, ended=ended):
+                raise LabError(f"{len(shop.unfinished(ids))} sagas had not ended {timeout:g} s after the restart")
             state = shop.snapshot()
     finally:
         proxy.clear()
+    rows = state["orchestrator"]["orders"]
+    after = [rows[o]["finished_at"] - restarted for o in ids if rows[o]["finished_at"] > restarted]
     return Recovery(sagas, ended_before, len(in_flight), sagas - ended_before - len(in_flight), ready["resent"],
                     sum(rows[o]["status"] == flows.CONFIRMED for o in in_flight),
                     sum(rows[o]["status"] == flows.REJECTED for o in in_flight),
-                    restart_s, min(after) - restarted if after else float("nan"),
-                    max(after) - restarted if after else float("nan"),
-                    violations(state, "orchestrator", orders))
+                    restart_s=ready["t"] - restarted, first_end_s=min(after, default=float("nan")),
+                    all_ended_s=max(after, default=float("nan")), violations=violations(state, "orchestrator", orders))

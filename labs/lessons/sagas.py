@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pika.exceptions
 
@@ -264,15 +264,19 @@ class Shop:
         status = self.statuses()
         return [o for o in map(_order_id, orders) if status.get(o) not in flows.FINAL]
 
-    def wait(self, orders: Iterable[dict | str], timeout: float = 30.0, quiet: float | None = None) -> bool:
+    def wait(self, orders: Iterable[dict | str], timeout: float = 30.0, quiet: float | None = None,
+             ended: Callable[[int], Any] | None = None) -> bool:
         """Wait until every order has ended (True), or `timeout` s passed, or (with `quiet`) nothing
-        ended for `quiet` s (False). Raises LabError when a service died on its own."""
+        ended for `quiet` s while no service was being restarted (False). `ended(n)` hears how many
+        have ended so far (a progress bar). Raises LabError when a service died on its own."""
         ids = [_order_id(o) for o in orders]
         deadline = time.monotonic() + args.seconds("timeout", timeout, 0, 3600)
         left, moved = len(ids), time.monotonic()
         while True:
             self.check_alive()
             now_left = len(self.unfinished(ids))
+            if ended is not None:
+                ended(len(ids) - now_left)
             if now_left == 0:
                 return True
             if now_left < left or self._restarting():
