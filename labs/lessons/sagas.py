@@ -354,16 +354,24 @@ def run_one(shop: Shop, user_id: str, concert_id: str, order_id: str | None = No
     return order
 
 
-def latencies(shop: Shop, n: int, user_id: str = "u01", concert_id: str = "c1") -> list[float]:
-    """Seconds from placing an order to its end, for `n` orders placed one after the other."""
+def latencies(shops: Shop | dict[str, Shop], n: int, user_id: str = "u01", concert_id: str = "c1"):
+    """Seconds from placing an order to its end, for `n` orders placed one after the other. Given
+    {label: shop}, the shops take turns (one saga each, round after round), so that a machine busy
+    with something else slows them alike; returns {label: [seconds, ...]} then."""
     args.whole("n", n, 1, MAX_SAGAS)
-    orders = []
-    with progress_bar(n, f"{n} sagas one at a time ({shop.style})", "saga", show=n >= 50) as bar:
+    several = isinstance(shops, dict)
+    turns = shops if several else {"": shops}
+    orders: dict[str, list[dict]] = {label: [] for label in turns}
+    with progress_bar(n * len(turns), f"{n} sagas one at a time", "saga", show=n * len(turns) >= 50) as bar:
         for _ in range(n):
-            orders.append(run_one(shop, user_id, concert_id))
-            bar.update(1)
-    timings = shop.timings(orders)
-    return [timings[o["order_id"]] for o in orders]
+            for label, shop in turns.items():
+                orders[label].append(run_one(shop, user_id, concert_id))
+                bar.update(1)
+    took = {}
+    for label, shop in turns.items():
+        timings = shop.timings(orders[label])
+        took[label] = [timings[o["order_id"]] for o in orders[label]]
+    return took if several else took[""]
 
 
 def throughput(shop: Shop, n: int, users: Iterable[str] = domain.REGULAR, concert_id: str = "c1",
