@@ -109,12 +109,17 @@ class Shop:
         self._channel: Any = None
         with rabbit.channel(self.url) as ch:
             self.queues = bus.declare(ch, self.exchange, flows.bindings(style))
-        with progress_bar(len(self.services), f"starting the {style} services", "service", show=progress) as bar:
-            started = {s: self._spawn(s) for s in self.services}  # all at once, then wait for each
-            for service, child in started.items():
-                self._await_ready(service, child)
-                bar.update(1)
         self._stop = threading.Event()
+        try:
+            with progress_bar(len(self.services), f"starting the {style} services", "service",
+                              show=progress) as bar:
+                started = {s: self._spawn(s) for s in self.services}  # all at once, then wait for each
+                for service, child in started.items():
+                    self._await_ready(service, child)
+                    bar.update(1)
+        except BaseException:
+            self.close()  # the services that did start, the queues, the files
+            raise
         self._supervisor = threading.Thread(target=self._supervise, name=f"supervisor-{self.exchange}", daemon=True)
         self._supervisor.start()
         _open[(style, self.label)] = self
@@ -311,8 +316,8 @@ class Shop:
 
     def close(self) -> None:
         """Stop the services, delete the exchange and queues and the databases."""
-        if getattr(self, "_stop", None) is not None:
-            self._stop.set()
+        self._stop.set()
+        if getattr(self, "_supervisor", None) is not None:
             self._supervisor.join(2)
         for child in self.children.values():
             if child.alive:

@@ -85,11 +85,18 @@ def test_a_restarted_store_keeps_its_state_and_is_not_seeded_again(payments, tmp
 # ---------------------------------------------------------------- the actions
 
 
-def test_a_low_balance_is_declined_and_a_sold_out_concert_refused(tmp_path):
-    db = sqlite3.connect(tmp_path / "x.sqlite")
-    db.executescript(domain.SCHEMAS["payments"] + domain.SCHEMAS["concerts"])
-    for sql, row in domain.seed_rows("payments") + domain.seed_rows("concerts"):
-        db.execute(sql, row)
+def seeded(*services):
+    """An in-memory database with the tables and starting data of `services`."""
+    db = sqlite3.connect(":memory:")
+    for service in services:
+        db.executescript(domain.SCHEMAS[service])
+        for sql, row in domain.seed_rows(service):
+            db.execute(sql, row)
+    return db
+
+
+def test_a_low_balance_is_declined_and_a_sold_out_concert_refused():
+    db = seeded("payments", "concerts")
     assert domain.charge(db, order(user="b1")) is False
     assert [domain.reserve(db, order(f"o{n}", concert="c2")) for n in range(7)] == [True] * 6 + [False]
     domain.release(db, order("o0", concert="c2"))
@@ -97,22 +104,16 @@ def test_a_low_balance_is_declined_and_a_sold_out_concert_refused(tmp_path):
     assert db.execute("SELECT seats_left FROM concerts WHERE concert_id = 'c2'").fetchone()[0] == 1
 
 
-def test_a_refund_gives_back_what_was_charged_once(tmp_path):
-    db = sqlite3.connect(tmp_path / "x.sqlite")
-    db.executescript(domain.SCHEMAS["payments"])
-    for sql, row in domain.seed_rows("payments"):
-        db.execute(sql, row)
+def test_a_refund_gives_back_what_was_charged_once():
+    db = seeded("payments")
     domain.charge(db, order())
     domain.refund(db, order())
     domain.refund(db, order())
     assert db.execute("SELECT balance FROM accounts WHERE user_id = 'u01'").fetchone()[0] == 5_000
 
 
-def test_bouncing_addresses_get_no_ticket(tmp_path):
-    db = sqlite3.connect(tmp_path / "x.sqlite")
-    db.executescript(domain.SCHEMAS["notifications"])
-    for sql, row in domain.seed_rows("notifications"):
-        db.execute(sql, row)
+def test_bouncing_addresses_get_no_ticket():
+    db = seeded("notifications")
     assert domain.deliver(db, order(user="u01")) is True
     assert domain.deliver(db, order(user="x1")) is False
 

@@ -79,18 +79,19 @@ class Service:
     # ---- one delivery
 
     def deliver(self, method, props, body: bytes) -> None:
-        message, ctx = self.link.consumed(method, props, body)
-        key = (message.get("order", {}).get("order_id") or message.get("order_id"),
-               flows.action_of(self.name, self.style, message))
-        first = not method.redelivered
-        header = bus.header_of(ctx)
         try:
+            message, ctx = self.link.consumed(method, props, body)
+            key = (message.get("order", {}).get("order_id") or message.get("order_id"),
+                   flows.action_of(self.name, self.style, message))
+            header = bus.header_of(ctx)
             out = self.store.handle(message, self.react, trace=header)
         except Exception:
-            # a bug or a message it cannot handle: say so, and drop the message rather than loop on it
-            say("error", key=list(key), error=traceback.format_exc(limit=3))
+            # a message it cannot read or handle (or a bug): say so, and drop the message rather than
+            # take it again and again
+            say("error", routing_key=method.routing_key, error=traceback.format_exc(limit=3))
             self.link.inbound.basic_reject(method.delivery_tag, requeue=False)
             return
+        first = not method.redelivered
         if out is None:  # the inbox knew its id: nothing was done (said, so the lesson can show it)
             say("duplicate", msg_id=message["msg_id"], redelivered=bool(method.redelivered))
         if key in self.resend and out:
