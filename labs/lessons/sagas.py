@@ -230,9 +230,20 @@ class Shop:
             return ready
 
     def check_alive(self) -> None:
-        """Raise LabError when a service died on its own (RabbitMQ gone, a crash not scheduled)."""
+        """Raise LabError when a service died on its own (a crash not scheduled), or when services
+        lost RabbitMQ and it does not answer (they keep trying for a while: a restart is survived)."""
         if self.failures:
-            raise LabError("a saga service stopped: " + " | ".join(self.failures[:2]))
+            raise LabError("a saga service stopped: " + " | ".join(self.failures[:2]) +
+                           " (once RabbitMQ runs again, create the shop again: its services have exited)")
+        for child in list(self.children.values()):
+            last = next((e["event"] for e in reversed(child.events) if e.get("event") in ("ready", "broker-lost")),
+                        None)
+            if last == "broker-lost":
+                try:
+                    rabbit.connect(self.url).close()
+                except LabError as exc:
+                    raise LabError(f"the {self.style} services lost RabbitMQ: {exc}. They keep trying to "
+                                   f"reconnect for {bus.RECONNECT_S:.0f} s, and go on where they stopped") from None
 
     # ---------------------------------------------------------------- orders in, outcomes out
 

@@ -25,7 +25,9 @@ from pika.exceptions import AMQPError
 from ... import tracing
 
 BROKER = "rabbitmq"
-RECONNECT_S = 6.0  # how long a service keeps trying when RabbitMQ goes away, before it gives up
+# How long a service keeps trying when RabbitMQ goes away: long enough for a slow restart. The lesson
+# learns that the broker is down at once (Shop.check_alive asks it), not from the services giving up.
+RECONNECT_S = 120.0
 BROKER_GONE = (AMQPError, OSError)
 
 
