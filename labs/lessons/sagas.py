@@ -330,9 +330,12 @@ class Shop:
         self._stop.set()
         if getattr(self, "_supervisor", None) is not None:
             self._supervisor.join(2)
-        for child in self.children.values():
-            if child.alive:
-                child.stop(timeout=3)
+        stopping = [threading.Thread(target=child.stop, kwargs={"timeout": 3}, daemon=True)
+                    for child in self.children.values() if child.alive]  # all at once: each exits in ~50 ms
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         try:
             with rabbit.channel(self.url) as ch:
                 bus.remove(ch, self.exchange, list(self.services))
