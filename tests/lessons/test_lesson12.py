@@ -2,6 +2,11 @@
 the outbox or the dedupe switched off, the checker run on the same seed without its protections, the
 broker killed. The claims are the notebook's own (notebooks/12-choreography-vs-orchestration.ipynb)."""
 import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +17,7 @@ from labs.clients import rabbit
 from labs.lessons import saga_checker, saga_crashes, saga_views, sagas
 from labs.lessons.sagas import Step
 from labs.runtime import LabError
+from labs.runtime.waiting import poll_until
 from labs.tools.check import ClaimNotShown
 
 
@@ -294,3 +300,29 @@ def test_rabbitmq_killed_mid_saga_gives_a_clear_error_and_the_sagas_finish_once_
     with shop:
         assert shop.wait(orders, timeout=30)  # persistent messages in durable queues: nothing was lost
         assert set(shop.statuses().values()) == {"CONFIRMED"}
+
+
+ORPHAN = """
+import json, sys, time
+from labs.lessons import sagas
+shop = sagas.Shop(sys.argv[1], "orchestration", label="orphan", progress=False)
+print(json.dumps({"pids": [c.pid for c in shop.children.values()], "dir": str(shop.dir)}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_kernel_killed_with_sigkill_leaves_no_service_and_no_database_behind(brokers):
+    kernel = subprocess.Popen([sys.executable, "-c", ORPHAN, rabbit.amqp_url(brokers)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "LABS_PROGRESS": "0"})
+    shop = json.loads(kernel.stdout.readline())
+    os.kill(kernel.pid, signal.SIGKILL)
+    kernel.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+
+    assert poll_until(lambda: all(gone(p) for p in shop["pids"]) and not os.path.exists(shop["dir"]), 20)
