@@ -2,3 +2,4 @@
 from . import brokers  # noqa: F401  (registers rabbitmq, redis, kafka)
 from .ticketing import components as _ticketing  # noqa: F401  (registers users, concerts, payments, notifications, orders)
 from .chaos import component as _chaos  # noqa: F401  (registers chaos, the fault-injecting proxy)
+from .gateway import component as _gateway  # noqa: F401  (registers gateway, gateway-2, edge, bff: lesson 08)

@@ -1,0 +1,105 @@
+"""The API gateway as lab components: `gateway` (Envoy), a replica `gateway-2`, the `edge` balancer
+in front of both, and the mobile `bff` behind the gateway.
+
+    lab = labs.start("gateway")     # the five ticketing services and the BFF first, then Envoy
+    lab.endpoint("gateway")         # {"http": "http://127.0.0.1:P", "admin": "http://127.0.0.1:A"}
+    lab.logs("gateway")             # Envoy's log: one line per request, then its warnings
+    labs.start("edge")              # gateway + gateway-2 behind a health-checking TCP balancer
+    labs.start("gateway", options={"gateway": {"rate_limit": 5, "retries": 0}})
+
+Layer: components. Options of a gateway (see config.DEFAULTS): rate_limit (per client and second on
+the catalogue route, 0 = none), retries, max_requests (circuit breaker), max_body_bytes, clock_skew_s.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ...runtime.component import ComponentSpec, Prerequisite, register
+from ...runtime.ports import HOST
+from ...runtime.process import ProcessSpec
+from ...runtime.service import PythonService
+from . import envoy
+from .config import DEFAULTS
+from .keys import session_keys
+
+LAUNCH = "labs.components.gateway.launch"
+FRONTED = ("users", "concerts", "payments", "notifications", "orders", "bff")
+
+
+def _probe(endpoint: dict[str, str]) -> None:
+    """Ready when Envoy's admin says LIVE and the public listener answers /health."""
+    import httpx
+
+    httpx.get(endpoint["admin"] + "/ready", timeout=2).raise_for_status()
+    httpx.get(endpoint["http"] + "/health", timeout=2).raise_for_status()
+
+
+class EnvoySpec(ComponentSpec):
+    port_names = ("http", "admin")
+    start_timeout = 20.0  # ~0.3 s here
+
+    def launch_args(self, data_dir: Path, options: dict) -> list[str]:
+        raise NotImplementedError
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        envoy.require()  # a missing binary fails here, with the install command
+        argv = [sys.executable, "-m", LAUNCH, *self.launch_args(data_dir, options), "--data-dir", str(data_dir),
+                "--http-port", str(ports["http"]), "--admin-port", str(ports["admin"])]
+        return [ProcessSpec(argv, env={"LABS_COMPONENT": self.name, "PYTHONUNBUFFERED": "1"},
+                            cwd=str(data_dir), stop_timeout=5)]
+
+    def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
+        return {"http": f"http://{HOST}:{ports['http']}", "admin": f"http://{HOST}:{ports['admin']}"}
+
+    def probe(self, endpoint: dict[str, str], options: dict) -> None:
+        _probe(endpoint)
+
+
+class Gateway(EnvoySpec):
+    name = "gateway"
+    summary = "API gateway (Envoy): REST->gRPC, JWT, per-client rate limits, retries, gRPC-Web"
+    requires = FRONTED
+    defaults = dict(DEFAULTS)
+
+    def prerequisites(self) -> list[Prerequisite]:  # the replica and the balancer need the same binary
+        return [Prerequisite(f"envoy (from {envoy.source()})", envoy.binary(), envoy.install_hint())]
+
+    def launch_args(self, data_dir: Path, options: dict) -> list[str]:
+        return ["gateway", "--jwks", str(session_keys().jwks_path), "--options", json.dumps(options)]
+
+
+class GatewayReplica(Gateway):
+    name = "gateway-2"
+    summary = "a second replica of the API gateway (same config, same token keys)"
+
+    def prerequisites(self) -> list[Prerequisite]:
+        return []
+
+
+class Edge(EnvoySpec):
+    name = "edge"
+    summary = "TCP balancer (Envoy) with health checks in front of gateway and gateway-2"
+    requires = ("gateway", "gateway-2")
+    defaults = {"replicas": 2}
+
+    def validate_options(self, options: dict) -> dict:
+        merged = super().validate_options(options)
+        if merged["replicas"] not in (1, 2):
+            from ...runtime.errors import LabError
+            raise LabError(f"edge option replicas must be 1 or 2, got {merged['replicas']!r}")
+        return merged
+
+    def launch_args(self, data_dir: Path, options: dict) -> list[str]:
+        return ["balancer", "--replicas", ",".join(("gateway", "gateway-2")[:options["replicas"]])]
+
+
+class Bff(PythonService):
+    name = "bff"
+    summary = "the mobile app's backend-for-frontend: one screen, three services in parallel"
+    module = "labs.components.gateway.bff"
+    requires = ("users", "orders", "notifications")
+
+
+GATEWAY, GATEWAY_2, EDGE, BFF = (register(spec) for spec in (Gateway(), GatewayReplica(), Edge(), Bff()))
