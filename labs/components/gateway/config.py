@@ -42,13 +42,16 @@ SERVICES = {
     "notifications": "ticketing.v1.Notifications",
     "orders": "ticketing.v1.Orders",
 }
+# Idempotent reads: the only calls the gateway retries (a retried PlaceOrder could book twice).
+READS = {"users": ("GetUser",), "concerts": ("GetConcert",), "notifications": ("List",), "orders": ("GetOrder",)}
 USER_HEADER, CLIENT_HEADER, PAYLOAD_HEADER = "x-user-id", "x-client-id", "x-jwt-payload"
 # Headers only the gateway may set: whatever a client sends under these names is dropped first.
 TRUSTED_HEADERS = (USER_HEADER, CLIENT_HEADER, PAYLOAD_HEADER)
 LIMITED_PREFIX = "/v1/concerts"  # the catalogue: the route a scraper or a runaway retry loop hammers
 
 DEFAULTS: dict[str, Any] = {
-    "rate_limit": 10,        # requests per second and client on the catalogue route; 0: no limit
+    "rate_limit": 10,        # requests per client and window on the catalogue route; 0: no limit
+    "rate_window_s": 10,     # the window: a client's bucket refills `rate_limit` tokens this often
     "rate_limit_rule": None,  # a whole local_ratelimit rule instead (exercise 08.1), see rate_limit_filter
     "retries": 2,            # extra attempts for an idempotent read that failed with UNAVAILABLE
     "max_requests": 16,      # circuit breaker: requests in flight to one service before 503 overflow
@@ -99,34 +102,38 @@ def _cluster(name: str, address: str, http2: bool, max_requests: int) -> dict:
     return cluster
 
 
-def _route(match: dict, cluster: str, callee: str, retries: int = 0, timeout: str = "10s") -> dict:
+def _route(name: str, match: dict, cluster: str, callee: str, retries: int = 0, timeout: str = "10s") -> dict:
     action: dict[str, Any] = {"cluster": cluster, "timeout": timeout}
     if retries:
         action["retry_policy"] = {"retry_on": "unavailable,reset,connect-failure,refused-stream",
                                   "num_retries": retries, "per_try_timeout": "3s"}
-    return {"match": match, "route": action,
+    return {"name": name, "match": match, "route": action,
             "metadata": {"filter_metadata": {"envoy.filters.http.lua": {"callee": callee}}}}
 
 
 def _routes(services: dict[str, dict[str, str]], bff: str | None, options: dict) -> list[dict]:
-    routes = [{"match": {"path": "/health"},
+    """Matched twice: filters before the transcoder (jwt_authn, local_ratelimit) see the REST path;
+    the transcoder rewrites it to the gRPC method's and clears the route cache, so the router
+    matches again on that path: retries are set on the gRPC routes of idempotent reads."""
+    routes = [{"name": "health", "match": {"path": "/health"},
                "direct_response": _json_response(200, {"status": "ok", "component": "gateway"})}]
     if bff:
-        routes.append(_route({"prefix": "/v1/screens/"}, "bff", "bff"))
+        routes.append(_route("screens", {"prefix": "/v1/screens/"}, "bff", "bff"))
     get = [{"name": ":method", "string_match": {"exact": "GET"}}]
+    limit = rate_limit_filter(options)
     for name, full_name in SERVICES.items():
         if name not in services:
             continue
-        read = _route({"path_separated_prefix": f"/v1/{name}", "headers": get}, name, name,
-                      retries=options["retries"])
-        if name == "concerts":
-            limit = rate_limit_filter(options)
-            if limit is not None:
-                read["typed_per_filter_config"] = {"envoy.filters.http.local_ratelimit": limit}
-        routes += [read, _route({"path_separated_prefix": f"/v1/{name}"}, name, name),
-                   _route({"prefix": f"/{full_name}/"}, name, name)]
+        if name == "concerts" and limit is not None:
+            catalogue = _route("catalogue", {"path_separated_prefix": LIMITED_PREFIX, "headers": get}, name, name)
+            catalogue["typed_per_filter_config"] = {"envoy.filters.http.local_ratelimit": limit}
+            routes.append(catalogue)
+        routes.append(_route(f"{name}-rest", {"path_separated_prefix": f"/v1/{name}"}, name, name))
+        routes += [_route(f"{name}-read", {"path": f"/{full_name}/{method}"}, name, name, retries=options["retries"])
+                   for method in READS.get(name, ())]
+        routes.append(_route(f"{name}-grpc", {"prefix": f"/{full_name}/"}, name, name))
     known = ["/v1/" + n for n in services] + (["/v1/screens/..."] if bff else [])
-    routes.append({"match": {"prefix": "/"}, "direct_response": _json_response(
+    routes.append({"name": "unknown", "match": {"prefix": "/"}, "direct_response": _json_response(
         404, {"error": "no_route", "detail": "the gateway has no route for this path; it serves: "
                                              + ", ".join(known)})})
     return routes
@@ -134,7 +141,8 @@ def _routes(services: dict[str, dict[str, str]], bff: str | None, options: dict)
 
 def rate_limit_filter(options: dict) -> dict | None:
     """The local_ratelimit config of the catalogue route: the learner's rule (exercise 08.1) when
-    given, else one token bucket per value of the client header, `rate_limit` tokens a second."""
+    given, else one token bucket per value of the client header: `rate_limit` tokens, refilled every
+    `rate_window_s` seconds."""
     rule = options.get("rate_limit_rule")
     if rule is None:
         budget = options["rate_limit"]
@@ -144,9 +152,11 @@ def rate_limit_filter(options: dict) -> dict | None:
             "token_bucket": {"max_tokens": 100_000, "tokens_per_fill": 100_000, "fill_interval": "1s"},
             "rate_limits": [{"actions": [{"request_headers": {"header_name": CLIENT_HEADER,
                                                               "descriptor_key": "client"}}]}],
+            # An empty value: one bucket per distinct client (up to max_dynamic_descriptors of them).
+            "max_dynamic_descriptors": 10_000,
             "descriptors": [{"entries": [{"key": "client", "value": ""}],
                              "token_bucket": {"max_tokens": budget, "tokens_per_fill": budget,
-                                              "fill_interval": "1s"}}],
+                                              "fill_interval": f"{options['rate_window_s']}s"}}],
         }
     enabled = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}, "runtime_key": "labs_rl"}
     return _any("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
@@ -191,9 +201,9 @@ def _http_filters(jwks: str, descriptors: str, options: dict) -> list[dict]:
     ]
 
 
-ACCESS_LOG = ("[%START_TIME(%T)%] %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% -> %RESPONSE_CODE% "
-              "%RESPONSE_FLAGS% client=%REQ(X-CLIENT-ID)% upstream=%UPSTREAM_CLUSTER% "
-              "grpc=%GRPC_STATUS% %DURATION% ms\n")
+ACCESS_LOG = ("[%START_TIME(%T)%] %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% -> %REQ(:PATH)% %RESPONSE_CODE% "
+              "%RESPONSE_FLAGS% route=%ROUTE_NAME% client=%REQ(X-CLIENT-ID)% grpc=%GRPC_STATUS% "
+              "tries=%UPSTREAM_REQUEST_ATTEMPT_COUNT% %DURATION% ms\n")
 
 
 def _access_log() -> list[dict]:

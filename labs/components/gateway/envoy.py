@@ -77,7 +77,8 @@ def argv(config_path: str | Path, log_level: str = "warning") -> list[str]:
     """Envoy on `config_path`. Hot restart off: it needs a shared-memory region per machine, and
     several lab Envoys (replicas, other kernels) must not share one."""
     return [require(), "-c", str(config_path), "--disable-hot-restart", "--concurrency", str(WORKERS),
-            "--log-level", log_level, "--log-format", "[%H:%M:%S.%e][%l] %v"]
+            "--log-level", log_level, "--log-format", "[%H:%M:%S.%e][%l] %v",
+            "--file-flush-interval-msec", "100"]  # the access log reaches lab.logs within 0.1 s
 
 
 def rejection(output: str) -> str:

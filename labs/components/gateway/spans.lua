@@ -96,12 +96,13 @@ function envoy_on_response(handle)
   if span == nil or span["trace_id"] == nil then
     return
   end
+  -- Read the headers before handle:body(): a header object is invalid once the filter has waited.
   local headers = handle:headers()
+  local status = tonumber(headers:get(":status")) or 0
+  local code = headers:get("grpc-status") -- a trailers-only answer (an error) has it here
   local body = handle:body()
   local size = body and body:length() or 0
-  local status = tonumber(headers:get(":status")) or 0
   if span["transport"] == "grpc" then
-    local code = headers:get("grpc-status") -- a trailers-only answer (an error) has it here
     if code == nil then
       local trailers = handle:trailers()
       code = trailers and trailers:get("grpc-status")
