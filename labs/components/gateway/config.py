@@ -215,14 +215,17 @@ def _access_log() -> list[dict]:
 
 
 def gateway(*, http_port: int, admin_port: int, services: dict[str, dict[str, str]], bff: str | None,
-            jwks: str | Path, descriptors: str | Path, options: dict | None = None) -> dict:
-    """The API gateway's whole Envoy config (see the module docstring)."""
+            jwks: str | Path, descriptors: str | Path, options: dict | None = None,
+            name: str = "gateway") -> dict:
+    """The API gateway's whole Envoy config (see the module docstring). Every answer carries
+    `x-gateway: <name>`, so a client behind a balancer can tell which replica answered."""
     options = {**DEFAULTS, **(options or {})}
     manager = _any(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="public", codec_type="AUTO", access_log=_access_log(),
         route_config={"name": "public", "virtual_hosts": [
-            {"name": "ticketing", "domains": ["*"], "routes": _routes(services, bff, options)}]},
+            {"name": "ticketing", "domains": ["*"], "routes": _routes(services, bff, options),
+             "response_headers_to_add": [{"header": {"key": "x-gateway", "value": name}}]}]},
         http_filters=_http_filters(str(jwks), str(descriptors), options))
     clusters = [_cluster(name, services[name]["grpc"], True, options["max_requests"])
                 for name in SERVICES if name in services]

@@ -82,10 +82,17 @@ def argv(config_path: str | Path, log_level: str = "warning") -> list[str]:
 
 
 def rejection(output: str) -> str:
-    """The line(s) of Envoy's output that say why it refused a config."""
-    lines = [line for line in output.splitlines() if line.strip()]
-    why = [line for line in lines if re.search(r"error|invalid|unable|reject|exception|not", line, re.I)]
-    return "\n".join(why[-3:] or lines[-3:]) or "no explanation printed"
+    """What Envoy said about a config it refused: the reason from its "error initializing
+    configuration" line, without the copy of the whole config it appends, whitespace collapsed."""
+    found = re.search(r"error initializing configuration '[^']*':\s*(.*)", output, re.S)
+    if found is None:
+        lines = [line for line in output.splitlines() if line.strip()]
+        return "\n".join(lines[-3:]) or "no explanation printed"
+    text = re.split(r':\s*\{\s*"admin"', found.group(1))[0]
+    text = re.sub(r"goo\.gle/debug\w*|\s+", " ", text).strip(" :")
+    if "Proto constraint validation failed" in text:  # after a text dump of the message it checked
+        text = text[text.index("Proto constraint validation failed"):]
+    return text if len(text) <= 900 else text[:900] + " ..."
 
 
 def validate(config: dict | str | Path) -> None:

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         services = {name: ep for name, ep in dependencies.items() if name in config.SERVICES}
         cfg = config.gateway(http_port=args.http_port, admin_port=args.admin_port, services=services,
                              bff=dependencies.get("bff", {}).get("http"), jwks=args.jwks,
-                             descriptors=descriptor_set(args.data_dir / "ticketing.pb"), options=options)
+                             descriptors=descriptor_set(args.data_dir / "ticketing.pb"), options=options,
+                             name=os.environ.get("LABS_COMPONENT", "gateway"))
     else:
         names = [n for n in args.replicas.split(",") if n]
         missing = [n for n in names if n not in dependencies]
