@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "max_requests": 16,      # circuit breaker: requests in flight to one service before 503 overflow
     "max_body_bytes": 16384,
     "clock_skew_s": 5,       # Envoy's default is 60: a token that expired 59 s ago would still pass
+    "require_jwt": True,     # False: no token check at all (the tests' world without it)
 }
 
 
@@ -184,8 +185,8 @@ def _http_filters(jwks: str, descriptors: str, options: dict) -> list[dict]:
             default_source_code={"inline_string": f"function envoy_on_request(handle)\n{strip}\nend\n"})},
         {"name": "envoy.filters.http.jwt_authn", "typed_config": _any(
             "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication", providers=providers,
-            rules=[{"match": {"path": "/health"}},
-                   {"match": {"prefix": "/"}, "requires": {"provider_name": "lab"}}])},
+            rules=[{"match": {"path": "/health"}}] + (
+                [{"match": {"prefix": "/"}, "requires": {"provider_name": "lab"}}] if options["require_jwt"] else []))},
         {"name": "envoy.filters.http.local_ratelimit", "typed_config": _any(
             "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit", stat_prefix="per_client")},
         {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": _any(
@@ -245,7 +246,8 @@ def gateway(*, http_port: int, admin_port: int, services: dict[str, dict[str, st
 def balancer(*, port: int, admin_port: int, replicas: list[str], interval_s: float = 0.25) -> dict:
     """A second Envoy as a plain TCP balancer in front of gateway replicas ("127.0.0.1:P" each), with
     active health checks (GET /health every `interval_s`): a replica that stops answering leaves the
-    rotation after one failed check, and a connection that cannot reach one tries the next."""
+    rotation after one failed check, and a connection that cannot reach one is tried again (up to twice
+    per replica: with several callers the next try may land on the dead one too)."""
     cluster = {
         "name": "gateways", "type": "STATIC", "connect_timeout": "0.25s", "lb_policy": "ROUND_ROBIN",
         "load_assignment": {"cluster_name": "gateways", "endpoints": [{"lb_endpoints": [
@@ -255,7 +257,7 @@ def balancer(*, port: int, admin_port: int, replicas: list[str], interval_s: flo
                            "http_health_check": {"path": "/health"}}],
     }
     proxy = _any("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix="edge",
-                 cluster="gateways", max_connect_attempts=len(replicas))
+                 cluster="gateways", max_connect_attempts=2 * len(replicas))
     return {
         "admin": _admin(admin_port), "overload_manager": OVERLOAD,
         "static_resources": {
