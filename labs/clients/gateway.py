@@ -67,13 +67,15 @@ def client(lab: Any, token: str | None = None, name: str = "gateway", timeout: f
     headers = dict(kwargs.pop("headers", {}) or {})
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=lab.endpoint(_gateway_name(name))["http"], headers=headers,
+    name = _gateway_name(name)
+    return httpx.Client(base_url=lab.endpoint(name)["http"], headers=headers,
                         timeout=args.positive_seconds("timeout", timeout, 300), **kwargs)
 
 
 def stats(lab: Any, name: str = "gateway", contains: str = "") -> dict[str, int]:
     """Envoy's counters and gauges (admin /stats) whose name contains `contains`, as {name: value}."""
-    admin = lab.endpoint(_gateway_name(name))["admin"]
+    name = _gateway_name(name)
+    admin = lab.endpoint(name)["admin"]
     text = httpx.get(f"{admin}/stats", params={"filter": contains} if contains else None, timeout=5)
     found = {}
     for line in text.raise_for_status().text.splitlines():

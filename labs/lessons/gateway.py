@@ -93,13 +93,13 @@ def counting(lab: Any, service: str, match: str) -> Iterator[dict[str, Any]]:
 
 # ---- tokens at the edge ---------------------------------------------------------------------------
 
-def try_tokens(lab: Any, tokens: dict[str, str | None], path: str = "/v1/screens/me"):
+def try_tokens(lab: Any, tokens: dict[str, str | None], path: str = "/v1/screens/me", gateway: str = "gateway"):
     """Send one request per token (None: no Authorization header) through the gateway to the BFF;
     a table of what the gateway answered and how many calls reached the BFF."""
     import pandas as pd
 
     rows = []
-    with client(lab) as api:
+    with client(lab, name=gateway) as api:
         for case, token in tokens.items():
             headers = {} if token is None else {"authorization": f"Bearer {token}"}
             with counting(lab, "bff", f"GET {path}") as seen:

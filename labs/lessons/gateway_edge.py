@@ -53,7 +53,7 @@ class RetryTrial:
 
 
 def retries_hide_faults(lab: Any, token: str, calls: int = 100, error_rate: float = 0.2,
-                        seed: int = 8) -> RetryTrial:
+                        seed: int = 8, gateway: str = "gateway") -> RetryTrial:
     """The same seeded fault on users' GetUser (UNAVAILABLE for `error_rate` of the calls), met
     twice: by a gRPC client of the service itself, and by a REST client of the gateway."""
     args.whole("calls", calls, 1, 10_000)
@@ -68,13 +68,13 @@ def retries_hide_faults(lab: Any, token: str, calls: int = 100, error_rate: floa
                 stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=5)
             except grpc.RpcError:
                 direct_errors += 1
-    before = _counter(lab, "cluster.users.upstream_rq_retry")
+    before = _counter(lab, "cluster.users.upstream_rq_retry", gateway)
     with users.injected(GET_USER, error_rate=error_rate, seed=seed) as rule, \
-            httpx.Client(base_url=lab.endpoint("gateway")["http"], headers=_bearer(token), timeout=10) as api:
+            httpx.Client(base_url=lab.endpoint(gateway)["http"], headers=_bearer(token), timeout=10) as api:
         gateway_errors = sum(api.get("/v1/users/u1").status_code != 200 for _ in range(calls))
     users.close()
     return RetryTrial(calls, direct_errors, gateway_errors, rule["failed"],
-                      _counter(lab, "cluster.users.upstream_rq_retry") - before)
+                      _counter(lab, "cluster.users.upstream_rq_retry", gateway) - before)
 
 
 def _counter(lab: Any, name: str, gateway: str = "gateway") -> int:
@@ -98,15 +98,15 @@ class OverloadTrial:
 
 
 def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300,
-             max_requests: int = 16) -> OverloadTrial:
+             max_requests: int = 16, gateway: str = "gateway") -> OverloadTrial:
     """`concurrent` calls at once to users' GetUser while it takes `latency_ms` each: the gateway lets
     `max_requests` (its circuit-breaker threshold) reach the service and answers the rest 503 at once."""
     args.whole("concurrent", concurrent, 1, 200)
     args.number("latency_ms", latency_ms, 0, 5000)
-    before = _counter(lab, "cluster.users.upstream_rq_active_overflow")
+    before = _counter(lab, "cluster.users.upstream_rq_active_overflow", gateway)
     timings: list[tuple[int, float]] = []
     with FaultRules(lab, "users") as users, users.injected(GET_USER, added_latency_ms=latency_ms) as rule, \
-            httpx.Client(base_url=lab.endpoint("gateway")["http"], headers=_bearer(token), timeout=10,
+            httpx.Client(base_url=lab.endpoint(gateway)["http"], headers=_bearer(token), timeout=10,
                          limits=httpx.Limits(max_connections=concurrent)) as api, \
             ThreadPoolExecutor(concurrent) as pool:
         api.get("/health")
@@ -120,7 +120,7 @@ def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300
     shed = [ms for status, ms in timings if status == 503] or [float("nan")]
     served = [ms for status, ms in timings if status == 200] or [float("nan")]
     return OverloadTrial(Counter(s for s, _ in timings), statistics.median(shed), statistics.median(served),
-                         _counter(lab, "cluster.users.upstream_rq_active_overflow") - before,
+                         _counter(lab, "cluster.users.upstream_rq_active_overflow", gateway) - before,
                          rule["matched"], max_requests)
 
 
