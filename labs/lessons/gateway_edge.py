@@ -88,7 +88,7 @@ class OverloadTrial:
     statuses: Counter
     overflow_ms: float            # median time to the 503s
     served_ms: float              # median time to the 200s
-    gateway_overflow: int         # Envoy's upstream_rq_active_overflow counter, during the trial
+    gateway_overflow: int         # Envoy's overflow counters (requests in flight or queued), during the trial
     service_calls: int            # GetUser calls that reached users
     max_requests: int
 
@@ -97,21 +97,31 @@ class OverloadTrial:
                 f"gateway overflow {self.gateway_overflow}, users received {self.service_calls}>")
 
 
+def _overflow(lab: Any, gateway: str) -> int:
+    """Requests the breaker refused: over max_requests in flight, or over max_pending_requests waiting
+    for a connection (which is where they wait while the gateway is still opening them)."""
+    counters = stats(lab, gateway, "cluster.users.upstream_rq_")
+    return counters.get("cluster.users.upstream_rq_active_overflow", 0) + \
+        counters.get("cluster.users.upstream_rq_pending_overflow", 0)
+
+
 def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300,
              max_requests: int = 16, gateway: str = "gateway") -> OverloadTrial:
     """`concurrent` calls at once to users' GetUser while it takes `latency_ms` each: the gateway lets
     `max_requests` (its circuit-breaker threshold) reach the service and answers the rest 503 at once."""
     args.whole("concurrent", concurrent, 1, 200)
     args.number("latency_ms", latency_ms, 0, 5000)
-    before = _counter(lab, "cluster.users.upstream_rq_active_overflow", gateway)
+    before = _overflow(lab, gateway)
     timings: list[tuple[int, float]] = []
     with FaultRules(lab, "users") as users, users.injected(GET_USER, added_latency_ms=latency_ms) as rule, \
             httpx.Client(base_url=lab.endpoint(gateway)["http"], headers=_bearer(token), timeout=10,
                          limits=httpx.Limits(max_connections=concurrent)) as api, \
             ThreadPoolExecutor(concurrent) as pool:
-        api.get("/health")
+        list(pool.map(lambda _: api.get("/health"), range(concurrent)))  # the connections, opened first
+        together = threading.Barrier(concurrent)  # ... so that all the calls start at the same moment
 
         def one(_: int) -> tuple[int, float]:
+            together.wait(timeout=30)
             started = time.perf_counter()
             status = api.get("/v1/users/u1").status_code
             return status, (time.perf_counter() - started) * 1000
@@ -120,7 +130,7 @@ def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300
     shed = [ms for status, ms in timings if status == 503] or [float("nan")]
     served = [ms for status, ms in timings if status == 200] or [float("nan")]
     return OverloadTrial(Counter(s for s, _ in timings), statistics.median(shed), statistics.median(served),
-                         _counter(lab, "cluster.users.upstream_rq_active_overflow", gateway) - before,
+                         _overflow(lab, gateway) - before,
                          rule["matched"], max_requests)
 
 
@@ -134,7 +144,14 @@ class LoadRun:
     ok: list[bool] = field(default_factory=list)
     replica: list[str] = field(default_factory=list)
     retried: int = 0
-    action_at: float | None = None
+    action_at: float | None = None      # when the action was due ...
+    action_done: float | None = None    # ... and when it had happened (a busy machine is late)
+
+    def after_action(self) -> list[bool]:
+        """ok/failed of the calls that started once the action had happened."""
+        if self.action_done is None:
+            raise ValueError("this run had no action")
+        return [ok for t, ok in zip(self.t, self.ok) if t >= self.action_done]
 
     @property
     def calls(self) -> int:
@@ -180,9 +197,13 @@ def steady_load(url: str, token: str, seconds: float = 3.0, callers: int = 4, in
                     rows.append((now, ok, replica, retried))
                 time.sleep(max(0.0, interval_s - (time.perf_counter() - started - now)))
 
+    def act() -> None:
+        action()
+        run.action_done = time.perf_counter() - started
+
     threads = [threading.Thread(target=caller, name=f"load-{i}") for i in range(callers)]
     if action is not None and action_at is not None:
-        threads.append(threading.Timer(args.seconds("action_at", action_at, 0, seconds), action))
+        threads.append(threading.Timer(args.seconds("action_at", action_at, 0, seconds), act))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -215,8 +236,8 @@ def plot_failover(runs: dict[str, LoadRun]):
             if xs:
                 ax.scatter(xs, [row] * len(xs), s=6, color=colours[who],
                            label=(who or "failed") if row == 0 or who == "" else None)
-        if run.action_at is not None:
-            ax.axvline(run.action_at, color="#888", lw=0.8, ls="--")
+        if run.action_done is not None:
+            ax.axvline(run.action_done, color="#888", lw=0.8, ls="--")
     ax.set_yticks(range(len(runs)), [f"{k}\n{v.failed} failed" for k, v in runs.items()])
     ax.set_xlabel("seconds into the run (dashed: a gateway is killed)")
     handles, labels = ax.get_legend_handles_labels()
