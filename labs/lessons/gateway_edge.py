@@ -15,7 +15,6 @@ import statistics
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -24,12 +23,14 @@ import httpx
 
 from ..clients.faults import FaultRules
 from ..clients.gateway import stats
+from .gateway import burst
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
 from ..runtime import args
 from ..tools import bench
 
 GET_USER = "/ticketing.v1.Users/GetUser"
+RETRY_PAUSE_S = 0.3  # a client retry waits a little longer than the balancer's health-check interval
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -112,26 +113,13 @@ def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300
     args.whole("concurrent", concurrent, 1, 200)
     args.number("latency_ms", latency_ms, 0, 5000)
     before = _overflow(lab, gateway)
-    timings: list[tuple[int, float]] = []
-    with FaultRules(lab, "users") as users, users.injected(GET_USER, added_latency_ms=latency_ms) as rule, \
-            httpx.Client(base_url=lab.endpoint(gateway)["http"], headers=_bearer(token), timeout=10,
-                         limits=httpx.Limits(max_connections=concurrent)) as api, \
-            ThreadPoolExecutor(concurrent) as pool:
-        list(pool.map(lambda _: api.get("/health"), range(concurrent)))  # the connections, opened first
-        together = threading.Barrier(concurrent)  # ... so that all the calls start at the same moment
-
-        def one(_: int) -> tuple[int, float]:
-            together.wait(timeout=30)
-            started = time.perf_counter()
-            status = api.get("/v1/users/u1").status_code
-            return status, (time.perf_counter() - started) * 1000
-
-        timings = list(pool.map(one, range(concurrent)))
-    shed = [ms for status, ms in timings if status == 503] or [float("nan")]
-    served = [ms for status, ms in timings if status == 200] or [float("nan")]
-    return OverloadTrial(Counter(s for s, _ in timings), statistics.median(shed), statistics.median(served),
-                         _overflow(lab, gateway) - before,
-                         rule["matched"], max_requests)
+    with FaultRules(lab, "users") as users, users.injected(GET_USER, added_latency_ms=latency_ms) as rule:
+        answers = burst(lab.endpoint(gateway)["http"], {"all": (_bearer(token), concurrent)}, "/v1/users/u1",
+                        per_sender=concurrent)["all"]
+    shed = [a.ms for a in answers if a.status == 503] or [float("nan")]
+    served = [a.ms for a in answers if a.status == 200] or [float("nan")]
+    return OverloadTrial(Counter(a.status for a in answers), statistics.median(shed), statistics.median(served),
+                         _overflow(lab, gateway) - before, rule["matched"], max_requests)
 
 
 # ---- failover under steady load ---------------------------------------------------------------------
@@ -143,6 +131,7 @@ class LoadRun:
     t: list[float] = field(default_factory=list)
     ok: list[bool] = field(default_factory=list)
     replica: list[str] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)  # why the failed calls failed
     retried: int = 0
     action_at: float | None = None      # when the action was due ...
     action_done: float | None = None    # ... and when it had happened (a busy machine is late)
@@ -167,7 +156,9 @@ class LoadRun:
 
     def __repr__(self) -> str:
         who = dict(Counter(r for r in self.replica if r))
-        return f"<{self.label}: {self.calls} calls, {self.failed} failed, {self.retried} retried; answered by {who}>"
+        why = f" ({dict(self.errors)})" if self.errors else ""
+        return (f"<{self.label}: {self.calls} calls, {self.failed} failed{why}, {self.retried} retried; "
+                f"answered by {who}>")
 
 
 def steady_load(url: str, token: str, seconds: float = 3.0, callers: int = 4, interval_s: float = 0.01,
@@ -176,23 +167,29 @@ def steady_load(url: str, token: str, seconds: float = 3.0, callers: int = 4, in
     """`callers` clients each call `url` + `path` every `interval_s` for `seconds`, while `action`
     (e.g. killing a gateway) runs `action_at` seconds in. Each call opens its own connection, as calls
     from many different phones would, so a balancer spreads them. With `client_retry`, a call that
-    fails is tried once more before it counts as failed."""
+    fails is tried once more 0.3 s later, after the balancer's next health check (lesson 03's retry with
+    a pause), before it counts as failed."""
     args.positive_seconds("seconds", seconds, 120)
     args.whole("callers", callers, 1, 64)
     args.positive_seconds("interval_s", interval_s, 10)
     run = LoadRun(label, action_at=action_at)
     rows: list[tuple[float, bool, str, bool]] = []
+    errors: Counter = Counter()
     lock = threading.Lock()
     started = time.perf_counter()
 
     def caller() -> None:
-        with httpx.Client(base_url=url, headers=_bearer(token), timeout=2,
+        with httpx.Client(base_url=url, headers=_bearer(token), timeout=5,
                           limits=httpx.Limits(max_keepalive_connections=0)) as api:
             while (now := time.perf_counter() - started) < seconds:
                 ok, replica = _one_call(api, path)
                 retried = not ok and client_retry
                 if retried:
+                    time.sleep(RETRY_PAUSE_S)
                     ok, replica = _one_call(api, path)
+                if not ok:
+                    with lock:
+                        errors[replica] += 1
                 with lock:
                     rows.append((now, ok, replica, retried))
                 time.sleep(max(0.0, interval_s - (time.perf_counter() - started - now)))
@@ -211,17 +208,21 @@ def steady_load(url: str, token: str, seconds: float = 3.0, callers: int = 4, in
     for now, ok, replica, retried in sorted(rows):
         run.t.append(now)
         run.ok.append(ok)
-        run.replica.append(replica)
+        run.replica.append(replica if ok else "")
         run.retried += retried
+    run.errors = errors
     return run
 
 
 def _one_call(api: httpx.Client, path: str) -> tuple[bool, str]:
+    """(worked, who answered) or (False, why not)."""
     try:
         answer = api.get(path)
-        return answer.status_code == 200, answer.headers.get("x-gateway", "")
-    except httpx.HTTPError:
-        return False, ""
+    except httpx.HTTPError as err:
+        return False, type(err).__name__
+    if answer.status_code != 200:
+        return False, f"HTTP {answer.status_code}"
+    return True, answer.headers.get("x-gateway", "")
 
 
 def plot_failover(runs: dict[str, LoadRun]):
