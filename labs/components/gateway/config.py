@@ -25,6 +25,7 @@ service's gRPC port, /health answered by the gateway itself, anything else a JSO
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,14 @@ def _any(type_name: str, **fields: Any) -> dict:
     return {"@type": f"type.googleapis.com/{type_name}", **fields}
 
 
+def placeholder(component: str, key: str) -> str:
+    """Where a dependency's address goes before it is known (launch.py fills it in)."""
+    return f"@{component}.{key}"
+
+
 def _address(host_port: str) -> dict:
+    if host_port.startswith("@"):  # filled in by launch.py from LABS_DEPENDENCIES
+        return {"socket_address": {"address": host_port + ":host", "port_value": host_port + ":port"}}
     host, port = host_port.removeprefix("http://").rstrip("/").rsplit(":", 1)
     return {"socket_address": {"address": host, "port_value": int(port)}}
 
@@ -241,6 +249,14 @@ def gateway(*, http_port: int, admin_port: int, services: dict[str, dict[str, st
             "clusters": clusters,
         },
     }
+
+
+def with_addresses(cfg: dict, address: str) -> dict:
+    """`cfg` with every placeholder address replaced by `address` (to let Envoy check it early)."""
+    text = json.dumps(cfg)
+    host, port = address.rsplit(":", 1)
+    text = re.sub(r'"@[\w.-]+:host"', json.dumps(host), text)
+    return json.loads(re.sub(r'"@[\w.-]+:port"', port, text))
 
 
 def balancer(*, port: int, admin_port: int, replicas: list[str], interval_s: float = 0.25) -> dict:
