@@ -21,10 +21,10 @@ import httpx
 from ..components.gateway import config as gateway_config
 from ..components.gateway.envoy import EnvoyRejected, validate
 from ..components.gateway.keys import ALGORITHM, AUDIENCE, ISSUER, session_keys
-from ..runtime import args
+from ..runtime import LabError, args
 
-__all__ = ["ALGORITHM", "AUDIENCE", "ISSUER", "EnvoyRejected", "Issuer", "client", "issuer", "stats",
-           "validate", "gateway_config"]
+__all__ = ["ALGORITHM", "AUDIENCE", "ISSUER", "EnvoyRejected", "GatewayDown", "Issuer", "client", "issuer",
+           "require_up", "stats", "validate", "gateway_config"]
 GATEWAYS = ("gateway", "gateway-2", "edge")
 
 
@@ -61,6 +61,39 @@ def _gateway_name(name: str) -> str:
     return args.choice("name", name, GATEWAYS)
 
 
+class GatewayDown(LabError):
+    """The gateway does not answer at all (killed, or not started); the message says how to bring it back."""
+
+
+def _down(name: str, url: str) -> GatewayDown:
+    return GatewayDown(f"{name} at {url} does not answer (was it killed?); labs.start({name!r}) brings it "
+                       f"back on the same address")
+
+
+class _Watched(httpx.HTTPTransport):
+    """A refused connection to the gateway says what to do about it, not just "connection refused"."""
+
+    def __init__(self, name: str, url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name, self.url = name, url
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.ConnectError:
+            raise _down(self.name, self.url) from None
+
+
+def require_up(lab: Any, name: str = "gateway") -> str:
+    """The gateway's base URL, or GatewayDown when nothing answers there."""
+    url = lab.endpoint(_gateway_name(name))["http"]
+    try:
+        httpx.get(url + "/health", timeout=3)
+    except httpx.TransportError:
+        raise _down(name, url) from None
+    return url
+
+
 def client(lab: Any, token: str | None = None, name: str = "gateway", timeout: float = 5.0,
            **kwargs: Any) -> httpx.Client:
     """An httpx.Client for the gateway's REST API, sending `Authorization: Bearer <token>`."""
@@ -68,7 +101,8 @@ def client(lab: Any, token: str | None = None, name: str = "gateway", timeout: f
     if token is not None:
         headers["authorization"] = f"Bearer {token}"
     name = _gateway_name(name)
-    return httpx.Client(base_url=lab.endpoint(name)["http"], headers=headers,
+    url = lab.endpoint(name)["http"]
+    return httpx.Client(base_url=url, headers=headers, transport=_Watched(name, url),
                         timeout=args.positive_seconds("timeout", timeout, 300), **kwargs)
 
 

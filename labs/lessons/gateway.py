@@ -29,7 +29,7 @@ import httpx
 
 from ..clients import grpcweb
 from ..clients.faults import FaultRules
-from ..clients.gateway import client, issuer, stats
+from ..clients.gateway import client, issuer, require_up, stats
 from ..runtime import args
 
 LIMITED = "/v1/concerts/c1"  # on the catalogue route, which has the per-client limit
@@ -184,7 +184,7 @@ def two_clients(lab: Any, tokens: dict[str, str], calls: dict[str, int], base_ur
         raise ValueError(f"tokens and calls must name the same clients, got {sorted(tokens)} and {sorted(calls)}")
     for name, n in calls.items():
         args.whole(f"calls[{name!r}]", n, 1, 1000)
-    url = base_url or lab.endpoint(gateway)["http"]
+    url = base_url or require_up(lab, gateway)
     before = _limited(lab, gateway, base_url)
     with counting(lab, "concerts", "/ticketing.v1.Concerts/GetConcert") as seen:
         started = time.perf_counter()
@@ -239,6 +239,7 @@ def screen_timings(lab: Any, token: str, order_id: str, user_id: str = "u1", lat
     args.number("latency_ms", latency_ms, 0, 1000)
     args.number("rtt_ms", rtt_ms, 0, 1000)
     args.whole("rounds", rounds, 1, 50)
+    require_up(lab)
     phone = chaos.proxy(lab, "gateway")
     paths = {"the app's 3 requests, in turn": [f"/v1/orders/{order_id}", f"/v1/users/{user_id}",
                                                 f"/v1/notifications?user_id={user_id}"],
@@ -307,6 +308,7 @@ def grpc_web_vs_direct(lab: Any = None, token: str | None = None, concert_id: st
     import labs
 
     lab = lab if lab is not None and "gateway" in getattr(lab, "names", ()) else labs.start("gateway")
+    require_up(lab)
     token = token or issuer().token("u1", client_id="browser")
     request = {"concert_id": args.text("concert_id", concert_id)}
     via = grpcweb.call(lab.endpoint("gateway")["http"], "ticketing.v1.Concerts", "GetConcert", request,

@@ -22,7 +22,7 @@ import grpc
 import httpx
 
 from ..clients.faults import FaultRules
-from ..clients.gateway import stats
+from ..clients.gateway import require_up, stats
 from .gateway import burst
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
@@ -59,6 +59,7 @@ def retries_hide_faults(lab: Any, token: str, calls: int = 100, error_rate: floa
     twice: by a gRPC client of the service itself, and by a REST client of the gateway."""
     args.whole("calls", calls, 1, 10_000)
     args.number("error_rate", error_rate, 0, 1)
+    require_up(lab, gateway)
     users = FaultRules(lab, "users")
     direct_errors = 0
     with users.injected(GET_USER, error_rate=error_rate, seed=seed), \
@@ -112,6 +113,7 @@ def overload(lab: Any, token: str, concurrent: int = 48, latency_ms: float = 300
     `max_requests` (its circuit-breaker threshold) reach the service and answers the rest 503 at once."""
     args.whole("concurrent", concurrent, 1, 200)
     args.number("latency_ms", latency_ms, 0, 5000)
+    require_up(lab, gateway)
     before = _overflow(lab, gateway)
     with FaultRules(lab, "users") as users, users.injected(GET_USER, added_latency_ms=latency_ms) as rule:
         answers = burst(lab.endpoint(gateway)["http"], {"all": (_bearer(token), concurrent)}, "/v1/users/u1",
@@ -255,7 +257,7 @@ def hop_cost(lab: Any, token: str, calls: int = 200) -> dict[str, Any]:
     """One GetUser three ways, `calls` times each (bench.measure: after a warm-up, one connection
     each): REST->gRPC through the gateway, gRPC to the service directly, REST to the service directly."""
     args.whole("calls", calls, 10, 100_000)
-    with httpx.Client(base_url=lab.endpoint("gateway")["http"], headers=_bearer(token), timeout=5) as via, \
+    with httpx.Client(base_url=require_up(lab), headers=_bearer(token), timeout=5) as via, \
             httpx.Client(base_url=lab.endpoint("users")["http"], timeout=5) as rest, \
             grpc.insecure_channel(lab.endpoint("users")["grpc"]) as channel:
         stub = pb_grpc.UsersStub(channel)

@@ -355,3 +355,15 @@ def test_the_hop_cost_is_measured_three_ways(lab, token):
     runs = edge.hop_cost(lab, token, calls=20)
     assert set(runs) == {"REST -> gateway -> gRPC", "gRPC, direct", "REST, direct"}
     assert all(run.median_ms > 0 for run in runs.values())
+
+
+def test_a_gateway_killed_mid_lesson_says_how_to_bring_it_back(lab, token):
+    lab.kill("gateway")
+    try:
+        with pytest.raises(gw.GatewayDown, match=r"labs.start\('gateway'\) brings it back"):
+            gateway.bad_inputs(lab, token)
+        with pytest.raises(gw.GatewayDown, match="does not answer"):
+            edge.overload(lab, token)
+    finally:
+        labs.start("gateway", progress=False)
+    assert gateway.bad_inputs(lab, token)["status"].between(400, 499).all()
