@@ -18,13 +18,12 @@ from typing import Any
 
 import httpx
 
-from ..components.gateway import config as gateway_config
-from ..components.gateway.envoy import EnvoyRejected, validate
+from ..components.gateway.envoy import EnvoyRejected
 from ..components.gateway.keys import ALGORITHM, AUDIENCE, ISSUER, session_keys
 from ..runtime import LabError, args
 
 __all__ = ["ALGORITHM", "AUDIENCE", "ISSUER", "EnvoyRejected", "GatewayDown", "Issuer", "client", "issuer",
-           "require_up", "stats", "validate", "gateway_config"]
+           "require_up", "stats"]
 GATEWAYS = ("gateway", "gateway-2", "edge")
 
 

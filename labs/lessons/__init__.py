@@ -11,6 +11,8 @@ processes, waiting, counting, plotting).
     rest         04  REST on the ticketing API: fetch counts, keep-alive, HTTP/1.1 vs HTTP/2
     rpc          05  the .proto compiled live, the four call patterns
     showdown     05  REST vs gRPC unary vs gRPC streaming on one operation
+    gateway      08  the API gateway: REST->gRPC bytes, tokens, per-client 429s, the BFF, gRPC-Web
+    gateway_edge 08  retries and load shedding at the edge, failover under load, the hop's cost
     queues       09  competing consumers, prefetch, crashes, durability, full queues
     events       10  Redis pub/sub and fanout / topic exchanges into per-service queues
     eventlog         11  order events on a Kafka log, projections, replay, the same workload on a queue

@@ -7,12 +7,15 @@ in front of both, and the mobile `bff` behind the gateway.
     labs.start("edge")              # gateway + gateway-2 behind a health-checking TCP balancer
     labs.start("gateway", options={"gateway": {"rate_limit": 5, "retries": 0}})
 
-Layer: components. Options of a gateway (see config.DEFAULTS): rate_limit (per client and second on
-the catalogue route, 0 = none), retries, max_requests (circuit breaker), max_body_bytes, clock_skew_s.
+Layer: components. Options of a gateway (see config.DEFAULTS): rate_limit and rate_window_s (per client
+on the catalogue route, 0 = none), rate_limit_rule (a whole local_ratelimit rule instead), retries,
+max_requests (circuit breaker), max_body_bytes, clock_skew_s, require_jwt. Each start writes the config
+in the data dir (envoy.template.json, then envoy.json with the services' addresses).
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,7 +69,13 @@ class Gateway(EnvoySpec):
     defaults = dict(config.DEFAULTS)
 
     def prerequisites(self) -> list[Prerequisite]:  # the replica and the balancer need the same binary
-        return [Prerequisite(f"envoy (from {envoy.source()})", envoy.binary(), envoy.install_hint())]
+        found = envoy.binary()
+        if found:
+            try:
+                found = f"{found} (Envoy {envoy.version()})"
+            except (OSError, ValueError, subprocess.SubprocessError):
+                found = None  # there, but it does not run
+        return [Prerequisite(f"envoy (from {envoy.source()})", found, envoy.install_hint())]
 
     def config(self, data_dir: Path, ports: dict[str, int], options: dict) -> dict:
         cfg = config.gateway(
