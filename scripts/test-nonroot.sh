@@ -27,6 +27,6 @@ runuser -u "$learner" -- env -i HOME="/home/$learner" PATH=/usr/local/bin:/usr/b
         >$work/pip.log 2>&1 || { tail -30 $work/pip.log; exit 1; }
       touch $work/venv/.stamp
     fi
-    $work/venv/bin/python -m labs.components.graphql.install  # the GraphQL gateway's npm packages
+    $work/venv/bin/python -m labs npm install  # the pinned npm packages (lesson 06, 08)
     $work/venv/bin/python -m labs doctor
     $work/venv/bin/python -m pytest -p no:cacheprovider --nbval-lax notebooks/00-welcome.ipynb -q"

