@@ -50,7 +50,7 @@ def failover(lab, token) -> None:
     print("failover: 4 callers, 2 s, a gateway SIGKILLed 1 s in")
     for label, replicas, retry in (("two replicas", 2, False), ("two replicas, one client retry", 2, True),
                                    ("one replica", 1, False)):
-        front = labs.start("edge", options={"edge": {"replicas": replicas}}, progress=False)
+        front = labs.start("edge", options={"edge": {"gateways": replicas}}, progress=False)
         run = edge.steady_load(front.endpoint("edge")["http"], token, seconds=2, action_at=1,
                                action=lambda: lab.kill("gateway"), client_retry=retry, label=label)
         labs.start("gateway", progress=False)

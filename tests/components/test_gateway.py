@@ -137,8 +137,8 @@ def test_the_bff_answers_4xx_for_requests_it_cannot_serve(lab, token):
 def test_gateway_options_are_checked(lab):
     with pytest.raises(labs.LabError, match="options: "):
         labs.start("gateway", options={"gateway": {"ratelimit": 3}}, progress=False)
-    with pytest.raises(labs.LabError, match="replicas must be 1 or 2"):
-        labs.start("edge", options={"edge": {"replicas": 3}}, progress=False)
+    with pytest.raises(labs.LabError, match="gateways must be 1 or 2"):
+        labs.start("edge", options={"edge": {"gateways": 3}}, progress=False)
 
 
 def test_the_generated_config_is_kept_for_a_reader(lab):

@@ -283,7 +283,7 @@ def failover_claims(two, retry):
 
 
 def _failover(lab, token, replicas):
-    front = labs.start("edge", options={"edge": {"replicas": replicas}}, progress=False)
+    front = labs.start("edge", options={"edge": {"gateways": replicas}}, progress=False)
     kill = lambda: lab.kill("gateway")  # noqa: E731
     try:
         two = edge.steady_load(front.endpoint("edge")["http"], token, seconds=2.5, action_at=1, action=kill)

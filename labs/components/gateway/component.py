@@ -102,16 +102,18 @@ class Edge(EnvoySpec):
     name = "edge"
     summary = "TCP balancer (Envoy) with health checks in front of gateway and gateway-2"
     requires = ("gateway", "gateway-2")
-    defaults = {"replicas": 2}
+    # How many gateway replicas the balancer spreads over. Not called "replicas": that option asks the
+    # runtime for N copies of a component itself (labs.runtime.replicas).
+    defaults = {"gateways": 2}
 
     def validate_options(self, options: dict) -> dict:
         merged = super().validate_options(options)
-        if merged["replicas"] not in (1, 2):
-            raise LabError(f"edge option replicas must be 1 or 2, got {merged['replicas']!r}")
+        if merged["gateways"] not in (1, 2):
+            raise LabError(f"edge option gateways must be 1 or 2 (gateway, gateway-2), got {merged['gateways']!r}")
         return merged
 
     def config(self, data_dir: Path, ports: dict[str, int], options: dict) -> dict:
-        replicas = ("gateway", "gateway-2")[:options["replicas"]]
+        replicas = ("gateway", "gateway-2")[:options["gateways"]]
         return config.balancer(port=ports["http"], admin_port=ports["admin"],
                                replicas=[config.placeholder(r, "http") for r in replicas])
 
