@@ -6,6 +6,8 @@ bytes a screen costs counted.
     users.get("/users/u1"); log.requests, log.response_bytes
     rest.routes(users)                                      # the API's resources and verbs (OpenAPI)
     rest.order_screen(clients, "o1")                        # one screen, three requests
+    rest.requests_received(clients)                         # what the services themselves counted
+    wire = rest.WireLog(httpx.HTTPTransport())              # a transport recording what really left
     rest.unshown_bytes(body, shown={"name"})                # bytes fetched that the screen never shows
     with rest.serve_app(app) as base_url: ...               # your FastAPI app on a loopback port
     with rest.serve_app_http2(app) as base_url: ...         # ... served over HTTP/1.1 and HTTP/2
@@ -16,6 +18,7 @@ import contextlib
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -83,6 +86,34 @@ def order_screen(api: Mapping[str, httpx.Client], order_id: str) -> dict[str, di
     user = api["users"].get(f"/users/{order['user_id']}").raise_for_status().json()
     concert = api["concerts"].get(f"/concerts/{order['concert_id']}").raise_for_status().json()
     return {"order": order, "user": user, "concert": concert}
+
+
+def requests_received(api: Mapping[str, httpx.Client]) -> Counter:
+    """The REST requests each service says it received (its /admin/requests counter), keyed
+    "service: METHOD /path". Subtract two readings to count what happened in between."""
+    return Counter({f"{name}: {route}": count for name, client in api.items()
+                    for route, count in client.get("/admin/requests").raise_for_status().json().items()})
+
+
+class WireLog(httpx.BaseTransport):
+    """A transport that records every request that really leaves this process, with the validator
+    it carried (If-None-Match) and the status and body bytes that came back, then passes it on to
+    `inner`. Put it under a cache to see which reads the cache answered by itself."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.lines: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.lines.append({"verb": request.method, "path": request.url.path,
+                           "If-None-Match": request.headers.get("if-none-match", ""),
+                           "status": response.status_code, "body bytes": len(response.content)})
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def json_bytes(value: Any) -> int:
