@@ -9,6 +9,7 @@ lesson's own cells in it, and expects the lesson's claim to fail.
 """
 from __future__ import annotations
 
+import linecache
 from pathlib import Path
 from typing import Any
 
@@ -30,5 +31,8 @@ def code_cell(lesson: str, containing: str) -> str:
 def run_cells(lesson: str, containing: list[str], **scope: Any) -> dict[str, Any]:
     """Run the cells (each found by `code_cell`) one after the other in one namespace."""
     for marker in containing:
-        exec(compile(code_cell(lesson, marker), f"<{lesson}: {marker}>", "exec"), scope)
+        source, name = code_cell(lesson, marker), f"<{lesson}: {marker}>"
+        # As IPython does for a cell: inspect.getsource can then read a function the cell defines.
+        linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+        exec(compile(source, name, "exec"), scope)
     return scope
