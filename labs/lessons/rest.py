@@ -11,9 +11,11 @@ bytes a screen costs counted.
     rest.unshown_bytes(body, shown={"name"})                # bytes fetched that the screen never shows
     with rest.serve_app(app) as base_url: ...               # your FastAPI app on a loopback port
     with rest.serve_app_http2(app) as base_url: ...         # ... served over HTTP/1.1 and HTTP/2
+    rest.measure_concurrently(base_url, "/concerts/c1", n=160, concurrency=16, http2=True)  # bench.Samples
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -205,6 +207,56 @@ def serve_app_http2(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=5)
+
+
+def measure_concurrently(base_url: str, path: str, n: int = 160, concurrency: int = 16, *,
+                         http2: bool = False) -> Any:
+    """GET `path` `n` times, `concurrency` requests in flight at once, from ONE httpx.AsyncClient that
+    speaks HTTP/1.1 or, with `http2`, only HTTP/2 (prior knowledge). Returns a bench.Samples labelled
+    with the protocol the server answered in.
+
+    asyncio rather than threads: httpcore's synchronous HTTP/2 connection, shared by 16 threads, now
+    and then sends stream ids out of order (the server then ends the connection with PROTOCOL_ERROR);
+    its asyncio connection, which is how HTTP/2 clients normally multiplex, does not."""
+    from ..tools import bench
+
+    args.whole("n", n, 1, bench.MAX_CALLS)
+    args.whole("concurrency", concurrency, 1, bench.MAX_CONCURRENCY)
+    samples = bench.Samples("", concurrency=concurrency)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=base_url, http1=not http2, http2=http2, timeout=TIMEOUT) as client:
+            samples.label = (await client.get(path)).raise_for_status().http_version
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with slots:
+                    started = time.perf_counter()
+                    (await client.get(path)).raise_for_status()
+                    samples.seconds.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(one() for _ in range(concurrency)))  # every connection open first
+            samples.seconds.clear()
+            cpu, started = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            samples.wall_seconds, samples.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+
+    failed: list[BaseException] = []
+    # Its own event loop in its own thread: a notebook's kernel already runs one in this thread.
+    worker = threading.Thread(target=lambda: _remember_failure(failed, asyncio.run, run()),
+                              name="lesson-concurrent-gets", daemon=True)
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return samples
+
+
+def _remember_failure(failed: list, call: Any, *arguments: Any) -> None:
+    try:
+        call(*arguments)
+    except BaseException as exc:  # handed to the caller's thread
+        failed.append(exc)
 
 
 def post_with_lost_answer(api: httpx.Client, door: Any, path: str, json: Any,
