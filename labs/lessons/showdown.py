@@ -9,6 +9,8 @@
     table, runs = showdown.screen_table(lab)                # lesson 06: the order screen over REST,
                                                             # gRPC and GraphQL (and its gateway hop)
     showdown.far_screens(lab, latency_ms=100)               # ... for a client 100 ms away
+    runs = showdown.interleaved(lab, contenders, n=300)     # {label: bench.Samples}, rounds taken in
+                                                            # turn, with client and server CPU per call
 
 The same concerts service answers all three (its FastAPI app and its gRPC server share one store),
 so what differs is only the protocol stack: HTTP/1.1 + JSON through httpx and uvicorn, HTTP/2 +
@@ -17,7 +19,7 @@ protobuf through grpcio's C core, and a stream that stays open between questions
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import grpc
 import httpx
@@ -122,6 +124,86 @@ def wire_bytes(lab: Any, calls: int = 50) -> dict[str, float]:
             results[label] = moved / calls
         checker.close()
     return results
+
+
+WAYS = {REST: "rest", UNARY: "unary", STREAM: "streamed"}  # label -> Contenders method
+
+
+def server_cpu_seconds(lab: Any, name: str = "concerts") -> float:
+    """CPU seconds (user + system, every thread, finished ones too) the component's processes have
+    used so far: read it before and after some calls to know what the server spent on them, whatever
+    else the machine is doing."""
+    import psutil
+
+    total = 0.0
+    for pid in lab.component(name).pids():
+        try:
+            process = psutil.Process(pid)
+            for one in (process, *process.children(recursive=True)):
+                total += _process_cpu_seconds(one)
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _process_cpu_seconds(process: Any) -> float:
+    # The kernel's CPU-time clock of that process counts nanoseconds; psutil's cpu_times() counts
+    # 10-ms clock ticks, too coarse for 60 calls of a third of a millisecond. Linux has the clock
+    # (clock_getcpuclockid); elsewhere the ticks will do.
+    clock = _cpu_clock_of(process.pid)
+    if clock is not None:
+        try:
+            return time.clock_gettime(clock)
+        except OSError:
+            pass
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _cpu_clock_of(pid: int) -> int | None:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        clock = ctypes.c_int()
+        return clock.value if libc.clock_getcpuclockid(pid, ctypes.byref(clock)) == 0 else None
+    except (OSError, AttributeError):
+        return None
+
+
+def interleaved(lab: Any, contenders: Contenders, n: int = 300, rounds: int = 5,
+                labels: Sequence[str] = (REST, UNARY, STREAM), progress: bool = True) -> dict[str, Any]:
+    """Time `n` look-ups each way, one caller, in `rounds` turns (REST, unary, stream, REST, ...), so a
+    burst of load from elsewhere on the machine lands on every way alike. Each run (a bench.Samples)
+    also carries the CPU this process (`cpu_seconds`) and the concerts service (`server_cpu_seconds`)
+    spent on its calls: CPU per call hardly moves with load, where times and calls per second do."""
+    from ..runtime.progress import bar
+    from ..tools import bench
+
+    args.whole("n", n, 1, 100_000)
+    args.whole("rounds", rounds, 1, min(n, 100))
+    unknown = [label for label in labels if label not in WAYS]
+    if unknown or not labels:
+        raise ValueError(f"labels must be some of {', '.join(WAYS)}; got {list(labels)!r}")
+    calls = {label: getattr(contenders, WAYS[label]) for label in labels}
+    for call in calls.values():
+        for _ in range(10):  # connections, streams and caches warm before anything is counted
+            call()
+    runs = {label: bench.Samples(label, cpu_seconds=0.0, server_cpu_seconds=0.0) for label in labels}
+    with bar(total=rounds * len(labels), desc="look-ups, ways in turn", unit="run", show=progress) as shown:
+        for number in range(rounds):
+            share = n // rounds + (number < n % rounds)
+            for label, call in calls.items():
+                server = server_cpu_seconds(lab)
+                run = bench.measure(call, n=share, warmup=0, label=label, progress=False)
+                runs[label].server_cpu_seconds += server_cpu_seconds(lab) - server
+                runs[label].seconds += run.seconds
+                runs[label].cpu_seconds += run.cpu_seconds
+                shown.update(1)
+    return runs
 
 
 def many_lookups(contenders: Contenders, n: int = 100, concert_id: str = CONCERT) -> dict[str, float]:
