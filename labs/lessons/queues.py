@@ -1,5 +1,7 @@
 """Lesson 09's experiments on a real RabbitMQ: competing consumers and prefetch, a consumer killed
-mid-message, a forced redelivery, durability across a broker restart, a full queue refusing.
+mid-message, a forced redelivery, a broker restart with a progress bar, a full queue refusing.
+(The durability switches themselves, durable queue, persistent message and publisher confirms, are
+plain pika in the lesson's own cells.)
 
     from labs.lessons import queues
     split = queues.share_work(lab, "tickets", 60, {"fast": 0.002, "slow": 0.02}, prefetch=1)
@@ -22,18 +24,11 @@ from pika.exceptions import NackError, UnroutableError
 
 from .. import tracing
 from ..clients.rabbit import (BROKER, MAX_MESSAGES, MAX_PREFETCH, Delivery, Worker, _delivery, _traced, amqp_url,
-                              channel, check_name, connect, decode, drain, fresh_queue, publish, queue_depth)
+                              channel, check_name, connect, decode, fresh_queue, publish, queue_depth)
 from ..runtime import Lab, LabError, args
 from ..runtime.child import Child, say
 from ..runtime.progress import bar as progress_bar
 from ..runtime.waiting import poll_until
-
-
-def _progress(iterable: range, label: str) -> Any:
-    """A bar over many messages (a few hundred publish in well under two seconds: no bar)."""
-    if len(iterable) < 1000:
-        return iterable
-    return progress_bar(iterable=iterable, desc=label, unit="msg", mininterval=0.5)
 
 
 # ---------------------------------------------------------------- one message, one consumer
@@ -47,6 +42,10 @@ class WorkSplit:
     seconds: float
     duplicates: int
     missing: int
+
+    def __repr__(self) -> str:  # the seconds rounded: a notebook shows this
+        return (f"WorkSplit(prefetch={self.prefetch}, handled={self.handled}, seconds={self.seconds:.2f}, "
+                f"duplicates={self.duplicates}, missing={self.missing})")
 
 
 def share_work(target: Lab | dict | str, queue: str, messages: int, work_seconds: dict[str, float], *,
@@ -235,49 +234,6 @@ def restart_broker(lab: Lab) -> float:
     if outcome:
         raise outcome[0]
     return time.perf_counter() - started
-
-
-@dataclass
-class DurabilityTrial:
-    """Messages published to one queue before a broker restart, and how many were there after."""
-    queue: str
-    durable: bool
-    persistent: bool
-    confirms: bool
-    published: int = 0
-    confirmed: int = 0
-    survived: int | None = None
-
-    @property
-    def lost(self) -> int | None:
-        return None if self.survived is None else self.published - self.survived
-
-
-def publish_before_restart(target: Lab | dict | str, queue: str, messages: int, *, durable: bool,
-                           persistent: bool, confirms: bool) -> DurabilityTrial:
-    """Publish `messages` numbered messages to a fresh queue. With confirms, a message counts as
-    confirmed once the broker has acknowledged it (for a persistent message: once it is on disk)."""
-    args.whole("messages", messages, 1, MAX_MESSAGES)
-    trial = DurabilityTrial(queue, durable, persistent, confirms)
-    with channel(target) as ch:
-        fresh_queue(ch, queue, durable=durable)
-        if confirms:
-            ch.confirm_delivery()
-        for number in _progress(range(messages), f"publishing to {queue}"):
-            publish(ch, queue, {"n": number}, persistent=persistent)
-            trial.published += 1
-            if confirms:  # in confirm mode basic_publish returned, so the broker said ack
-                trial.confirmed += 1
-    return trial
-
-
-def count_after_restart(target: Lab | dict | str, trial: DurabilityTrial) -> DurabilityTrial:
-    """Consume what is left of the trial's queue and count the distinct messages (0 if it is gone)."""
-    if queue_depth(target, trial.queue) is None:
-        trial.survived = 0
-    else:
-        trial.survived = len({d.body["n"] for d in drain(target, trial.queue)})
-    return trial
 
 
 # ---------------------------------------------------------------- confirms: hearing "no"

@@ -6,16 +6,21 @@ bytes a screen costs counted.
     users.get("/users/u1"); log.requests, log.response_bytes
     rest.routes(users)                                      # the API's resources and verbs (OpenAPI)
     rest.order_screen(clients, "o1")                        # one screen, three requests
+    rest.requests_received(clients)                         # what the services themselves counted
+    wire = rest.WireLog(httpx.HTTPTransport())              # a transport recording what really left
     rest.unshown_bytes(body, shown={"name"})                # bytes fetched that the screen never shows
     with rest.serve_app(app) as base_url: ...               # your FastAPI app on a loopback port
     with rest.serve_app_http2(app) as base_url: ...         # ... served over HTTP/1.1 and HTTP/2
+    rest.measure_concurrently(base_url, "/concerts/c1", n=160, concurrency=16, http2=True)  # bench.Samples
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -83,6 +88,34 @@ def order_screen(api: Mapping[str, httpx.Client], order_id: str) -> dict[str, di
     user = api["users"].get(f"/users/{order['user_id']}").raise_for_status().json()
     concert = api["concerts"].get(f"/concerts/{order['concert_id']}").raise_for_status().json()
     return {"order": order, "user": user, "concert": concert}
+
+
+def requests_received(api: Mapping[str, httpx.Client]) -> Counter:
+    """The REST requests each service says it received (its /admin/requests counter), keyed
+    "service: METHOD /path". Subtract two readings to count what happened in between."""
+    return Counter({f"{name}: {route}": count for name, client in api.items()
+                    for route, count in client.get("/admin/requests").raise_for_status().json().items()})
+
+
+class WireLog(httpx.BaseTransport):
+    """A transport that records every request that really leaves this process, with the validator
+    it carried (If-None-Match) and the status and body bytes that came back, then passes it on to
+    `inner`. Put it under a cache to see which reads the cache answered by itself."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.lines: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        response.read()
+        self.lines.append({"verb": request.method, "path": request.url.path,
+                           "If-None-Match": request.headers.get("if-none-match", ""),
+                           "status": response.status_code, "body bytes": len(response.content)})
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def json_bytes(value: Any) -> int:
@@ -174,6 +207,56 @@ def serve_app_http2(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=5)
+
+
+def measure_concurrently(base_url: str, path: str, n: int = 160, concurrency: int = 16, *,
+                         http2: bool = False) -> Any:
+    """GET `path` `n` times, `concurrency` requests in flight at once, from ONE httpx.AsyncClient that
+    speaks HTTP/1.1 or, with `http2`, only HTTP/2 (prior knowledge). Returns a bench.Samples labelled
+    with the protocol the server answered in.
+
+    asyncio rather than threads: httpcore's synchronous HTTP/2 connection, shared by 16 threads, now
+    and then sends stream ids out of order (the server then ends the connection with PROTOCOL_ERROR);
+    its asyncio connection, which is how HTTP/2 clients normally multiplex, does not."""
+    from ..tools import bench
+
+    args.whole("n", n, 1, bench.MAX_CALLS)
+    args.whole("concurrency", concurrency, 1, bench.MAX_CONCURRENCY)
+    samples = bench.Samples("", concurrency=concurrency)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=base_url, http1=not http2, http2=http2, timeout=TIMEOUT) as client:
+            samples.label = (await client.get(path)).raise_for_status().http_version
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with slots:
+                    started = time.perf_counter()
+                    (await client.get(path)).raise_for_status()
+                    samples.seconds.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(one() for _ in range(concurrency)))  # every connection open first
+            samples.seconds.clear()
+            cpu, started = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            samples.wall_seconds, samples.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+
+    failed: list[BaseException] = []
+    # Its own event loop in its own thread: a notebook's kernel already runs one in this thread.
+    worker = threading.Thread(target=lambda: _remember_failure(failed, asyncio.run, run()),
+                              name="lesson-concurrent-gets", daemon=True)
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return samples
+
+
+def _remember_failure(failed: list, call: Any, *arguments: Any) -> None:
+    try:
+        call(*arguments)
+    except BaseException as exc:  # handed to the caller's thread
+        failed.append(exc)
 
 
 def post_with_lost_answer(api: httpx.Client, door: Any, path: str, json: Any,

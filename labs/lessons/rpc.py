@@ -1,5 +1,5 @@
-"""gRPC as lesson 05 shows it: the contract compiled to code, the four call patterns on the concerts
-service, and what gRPC looks like to a plain HTTP client.
+"""gRPC as lessons 05 and 05b show it: the contract compiled to code, the four call patterns on the
+concerts service, and what gRPC looks like to a plain HTTP client (its 5-byte message frames).
 
     concerts = rpc.concerts_stub(lab)                       # a ConcertsStub on one kept channel
     rpc.get_concert(concerts, "c1")                         # unary
@@ -170,11 +170,3 @@ def grpc_unframe(data: bytes, message_cls: type) -> Any:
         raise ValueError(f"a gRPC message needs a 5-byte prefix; got {len(data)} bytes")
     length = int.from_bytes(data[1:5], "big")
     return message_cls.FromString(data[5:5 + length])
-
-
-def post_grpc_with_httpx(client: Any, address: str, method: str, message: Any):
-    """POST one gRPC request by hand with an httpx client: the HTTP/2 request a gRPC stub makes
-    (`client` must speak HTTP/2 without negotiation: httpx.Client(http1=False, http2=True))."""
-    return client.post(f"http://{address}{method}", content=grpc_frame(message),
-                       headers={"content-type": "application/grpc", "te": "trailers"})
-

@@ -39,6 +39,8 @@ class Samples:
     wall_seconds: float | None = None  # first call started to last call ended (None: calls added up)
     concurrency: int = 1
     bytes_per_call: float | None = None  # set by the caller when it knows (bench cannot see the wire)
+    cpu_seconds: float | None = None  # CPU time this process spent during the timed calls (all threads)
+    server_cpu_seconds: float | None = None  # set by the caller when it can read the server's CPU time
 
     def _quantile(self, q: float) -> float:
         ordered = sorted(self.seconds)
@@ -60,9 +62,23 @@ class Samples:
         elapsed = self.wall_seconds if self.wall_seconds else sum(self.seconds)
         return len(self.seconds) / elapsed if elapsed > 0 else float("inf")
 
+    @property
+    def client_cpu_ms(self) -> float | None:
+        """CPU milliseconds the calling process spent per call: unlike a time, load elsewhere on
+        the machine hardly moves it."""
+        return None if self.cpu_seconds is None or not self.seconds else self.cpu_seconds * 1e3 / len(self.seconds)
+
+    @property
+    def server_cpu_ms(self) -> float | None:
+        """CPU milliseconds the server spent per call (when the caller measured it)."""
+        if self.server_cpu_seconds is None or not self.seconds:
+            return None
+        return self.server_cpu_seconds * 1e3 / len(self.seconds)
+
     def row(self) -> dict:
         return {"label": self.label, "concurrency": self.concurrency, "calls": len(self.seconds),
                 "median_ms": self.median_ms, "p99_ms": self.p99_ms, "calls_per_s": self.calls_per_s,
+                "client_cpu_ms": self.client_cpu_ms, "server_cpu_ms": self.server_cpu_ms,
                 "bytes_per_call": self.bytes_per_call}
 
     def __repr__(self) -> str:
@@ -107,6 +123,7 @@ def _run_sequential(call, limit: int, duration: float | None, bar) -> Samples:
     clock = time.perf_counter
     seconds: list[float] = []
     record = seconds.append
+    cpu = time.process_time()
     first = clock()
     deadline = first + duration if duration is not None else None
     for i in range(limit):
@@ -118,7 +135,7 @@ def _run_sequential(call, limit: int, duration: float | None, bar) -> Samples:
             bar.update(16)
         if deadline is not None and ended >= deadline:
             break
-    return Samples("", seconds, wall_seconds=clock() - first)
+    return Samples("", seconds, wall_seconds=clock() - first, cpu_seconds=time.process_time() - cpu)
 
 
 def _run_concurrent(call, limit: int, warmup: int, duration: float | None, concurrency: int, bar) -> Samples:
@@ -159,6 +176,7 @@ def _run_concurrent(call, limit: int, warmup: int, duration: float | None, concu
             done.result()
         budget[0] = limit
         running = [pool.submit(work, i) for i in range(concurrency)]
+        cpu = time.process_time()
         first = clock()
         if duration is not None:
             deadline[0] = first + duration
@@ -166,7 +184,8 @@ def _run_concurrent(call, limit: int, warmup: int, duration: float | None, concu
         for done in running:
             done.result()  # a call that raised fails the run here
         wall = clock() - first
-    return Samples("", [s for mine in per_thread for s in mine], wall_seconds=wall)
+        cpu = time.process_time() - cpu
+    return Samples("", [s for mine in per_thread for s in mine], wall_seconds=wall, cpu_seconds=cpu)
 
 
 def sweep(call: Callable[[], object], levels: Sequence[int] = LEVELS, n: int = 200, label: str = "calls",
@@ -192,9 +211,11 @@ def table(runs: Sequence[Samples]):
     frame = pd.DataFrame([run.row() for run in runs])
     if frame.empty:
         return frame
-    if frame["bytes_per_call"].isna().all():
-        frame = frame.drop(columns="bytes_per_call")
-    return frame.round({"median_ms": 3, "p99_ms": 3, "calls_per_s": 0, "bytes_per_call": 1})
+    for column in ("client_cpu_ms", "server_cpu_ms", "bytes_per_call"):
+        if frame[column].isna().all():
+            frame = frame.drop(columns=column)
+    return frame.round({"median_ms": 3, "p99_ms": 3, "calls_per_s": 0, "client_cpu_ms": 3, "server_cpu_ms": 3,
+                        "bytes_per_call": 1})
 
 
 def overhead(n: int = 20_000, concurrency: int = 1) -> Samples:
@@ -226,9 +247,14 @@ def plot_latencies(runs: Sequence[Samples], title: str = "latency per call", log
     for i, run in enumerate(runs, start=1):
         ax.annotate(f"median {run.median_ms:.3g} ms", (i, scale(run.median_ms)), xytext=(8, 0),
                     textcoords="offset points", va="center", fontsize=9)
+    values = [v for d in data for v in d]
     if log:
         ax.yaxis.set_major_locator(MultipleLocator(1))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{10 ** y:g}"))
+        if values:  # whole decades around the data: no run is pressed against an edge
+            ax.set_ylim(math.floor(min(values) - 0.1), math.ceil(max(values) + 0.1))
+    elif values:
+        ax.set_ylim(0, max(values) * 1.15)  # from zero, so a difference is seen at its true size
     ax.set_ylabel("milliseconds per call" + (" (log scale)" if log else ""))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)

@@ -61,7 +61,7 @@ def solution_form(notebook: Path, solutions_dir: Path) -> nbformat.NotebookNode:
 def build_solution_forms(notebooks_dir: Path, solutions_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for notebook in sorted(notebooks_dir.glob("[0-9][0-9]-*.ipynb")):
+    for notebook in sorted(notebooks_dir.glob("[0-9][0-9]*-*.ipynb")):
         target = out_dir / notebook.name
         nbformat.write(solution_form(notebook, solutions_dir), target)
         written.append(target)

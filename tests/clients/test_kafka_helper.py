@@ -67,7 +67,7 @@ def test_bad_topic_names_are_refused(bad):
 
 @pytest.mark.parametrize("bad", [0, -1, 601, "5", None, True])
 def test_wait_for_assignment_refuses_bad_timeouts(bad):
-    with pytest.raises(ValueError, match="0 to 600"):
+    with pytest.raises(ValueError, match="above 0 and up to 600"):
         lk.wait_for_assignment(None, timeout=bad)
 
 

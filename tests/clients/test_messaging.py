@@ -219,7 +219,7 @@ def test_redis_pub_sub_reaches_every_subscriber_and_forgets_the_absent(brokers):
 def test_fanout_into_per_service_queues_keeps_events_for_an_offline_service(brokers):
     exchange = _name("t.topic")
     with rabbit.channel(brokers) as ch:
-        events.declare_topic(ch, exchange)
+        events.declare_fanout(ch, exchange)
         online, offline = (events.subscribe(ch, exchange, s) for s in ("online", "offline"))
     with rabbit.Worker(brokers, online, "online") as worker:
         with trace.record("fanout", settle=2) as run, rabbit.channel(brokers) as ch:

@@ -166,3 +166,15 @@ def test_sold_out_and_reset():
     shop.reset()
     assert shop.get_concert("c3").seats_left == 2
     assert shop.place_order("u1", "c3").id == "o1", "ids start again after a reset"
+
+
+def test_a_profile_change_names_name_or_email_and_never_the_balance():
+    users = UserStore()
+    assert users.update_profile("u2", name="A").name == "A"
+    assert users.update_profile("u2", name="B", email="b@x").email == "b@x"
+    assert users.get_user("u2").balance == 500
+    for bad in ({}, {"balance": 1}, {"name": ""}, {"email": "x" * 101}, {"name": 7}):
+        with pytest.raises(Invalid, match="name|email"):
+            users.update_profile("u2", **bad)
+    with pytest.raises(NotFound):
+        users.update_profile("u99", name="A")

@@ -184,6 +184,39 @@ def test_a_bug_is_a_500_without_a_traceback_in_the_answer():
     assert answer.json() == {"error": "internal", "detail": "internal error in buggy; see its log"}
 
 
+def _app(name: str):
+    from fastapi.testclient import TestClient
+
+    from labs.components.ticketing.services import BUILDERS, common
+    return TestClient(BUILDERS[name](common.Dependencies(name)).app)
+
+
+def test_each_service_counts_the_requests_it_received_and_a_reset_clears_them():
+    users = _app("users")
+    for _ in range(2):
+        users.get("/users/u1")
+    users.get("/users/u99")
+    users.get("/health")  # admin, health and docs routes are not the API: not counted
+    assert users.get("/admin/requests").json() == {"GET /users/u1": 2, "GET /users/u99": 1}
+    users.post("/admin/reset")
+    assert users.get("/admin/requests").json() == {}
+
+
+def test_a_concert_carries_an_etag_that_answers_304_until_the_concert_changes():
+    concerts = _app("concerts")
+    first = concerts.get("/concerts/c2")
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "max-age=10" and tag.startswith('"')
+    for if_none_match in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+        again = concerts.get("/concerts/c2", headers={"If-None-Match": if_none_match})
+        assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", tag), if_none_match
+    assert concerts.get("/concerts/c2", headers={"If-None-Match": '"other"'}).status_code == 200
+    concerts.post("/concerts/c2/reservations", json={"user_id": "u1"})
+    changed = concerts.get("/concerts/c2", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+    assert changed.json()["seats_left"] == first.json()["seats_left"] - 1
+
+
 # Last in the file: it kills a service (and brings it back).
 def test_killing_payments_makes_orders_unavailable_until_the_lab_restarts_it(lab, http):
     rest, grpc_shop = RestTicketing(lab), GrpcTicketing(lab)

@@ -59,16 +59,30 @@ def test_by_key_groups_values_and_partitions():
     assert found == {"u1": {"partitions": {1}, "values": ["0", "2"]}, "u2": {"partitions": {2}, "values": ["1"]}}
 
 
-def test_the_naive_ledger_charges_twice_and_the_idempotent_one_once(tmp_path):
+def test_the_naive_handler_charges_twice_and_the_idempotent_one_once(tmp_path):
     naive, once = at_least_once.ChargeLedger(tmp_path / "naive.db"), at_least_once.ChargeLedger(tmp_path / "once.db")
+    naive_db, once_db = naive.connect(), once.connect()
     for event in (_event(1), _event(2), _event(1)):          # e1 redelivered
-        at_least_once.handle(naive, event, idempotent=False)
-        at_least_once.handle(once, event, idempotent=True)
+        at_least_once.charge_naively(naive_db, event)
+        at_least_once.charge_once(once_db, event)
     assert (naive.charges(), naive.duplicate_charges(), naive.total()) == (3, 1, 180)
     assert (once.charges(), once.duplicate_charges(), once.total()) == (2, 0, 120)
-    assert at_least_once.handle(once, _event(3, "OrderCancelled"), idempotent=True) is False  # no charge
-    # the ledger outlives the process that wrote it, as a payment would
+    # the ledger outlives the connection that wrote it, as a payment would
     assert at_least_once.ChargeLedger(tmp_path / "once.db").charges() == 2
+
+
+def test_a_handler_travels_to_the_consumer_process_as_its_source(tmp_path):
+    spec = at_least_once.handler_source(at_least_once.charge_once)
+    assert spec["name"] == "charge_once" and spec["source"].startswith("def charge_once(")
+    ledger = at_least_once.ChargeLedger(tmp_path / "l.db")
+    loaded = at_least_once._load_handler(spec)
+    for _ in range(2):
+        loaded(ledger.connect(), _event(7))
+    assert ledger.charges() == 1
+    with pytest.raises(ValueError, match="named function"):
+        at_least_once.handler_source(lambda db, event: None)
+    with pytest.raises(ValueError, match="keyed naive and idempotent"):
+        at_least_once.crash_side_by_side("127.0.0.1:1", "t", "g", tmp_path, handlers={"careful": print})
 
 
 @pytest.mark.parametrize("call, fragment", [

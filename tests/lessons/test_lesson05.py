@@ -1,8 +1,11 @@
 """Lesson 05: the streaming RPCs of the concerts service, the contract helpers, the showdown, and
 checks that fail when the mechanism they show is taken away."""
+import queue
+
 import grpc
 import httpx
 import pytest
+from lesson_cells import run_cells
 
 import labs
 from labs import chaos
@@ -70,6 +73,50 @@ def test_check_seats_answers_in_order_and_fails_on_a_bad_id(concerts):
     checker.close()
 
 
+BIDI = ["def one_question_at_a_time", "each answer came back on the open stream"]  # the lesson's cells
+
+
+class ReadsEveryQuestionFirst(pb_grpc.ConcertsServicer):
+    """A CheckSeats that collects the whole request stream before it answers anything."""
+
+    def CheckSeats(self, request_iterator, context):
+        questions = list(request_iterator)
+        for question in questions:
+            yield pb.Concert(id=question.concert_id, seats_left=1)
+
+
+def test_the_bidirectional_claim_holds_and_fails_against_a_server_that_reads_everything_first(concerts):
+    scope = {"concerts": concerts, "pb": pb, "grpc": grpc, "check": check}
+    assert run_cells("05-grpc", BIDI, **scope)["timeline"][-1].startswith("got c3")
+    with rpc.serve(ReadsEveryQuestionFirst(), pb_grpc.add_ConcertsServicer_to_server) as address, \
+            grpc.insecure_channel(address) as channel:
+        scope["concerts"] = pb_grpc.ConcertsStub(channel)
+        with pytest.raises(check.ClaimNotShown, match="before the next question"):
+            run_cells("05-grpc", BIDI, **scope)  # the first question waits: DEADLINE_EXCEEDED
+
+
+def test_interleaved_runs_carry_client_and_server_cpu_and_rest_costs_more(lab):
+    with showdown.Contenders(lab) as contenders:
+        runs = showdown.interleaved(lab, contenders, n=60, rounds=3, progress=False)
+        with pytest.raises(ValueError, match="labels must be some of"):
+            showdown.interleaved(lab, contenders, n=10, labels=["SOAP"])
+        with pytest.raises(ValueError, match="rounds"):
+            showdown.interleaved(lab, contenders, n=10, rounds=0)
+    assert [len(run.seconds) for run in runs.values()] == [60, 60, 60]
+    assert all(run.client_cpu_ms > 0 and run.server_cpu_ms > 0 for run in runs.values())
+    rest, unary = runs[showdown.REST], runs[showdown.UNARY]
+    # The lesson's claim with its margin: CPU per call, unlike calls per second, holds under load.
+    assert (rest.client_cpu_ms + rest.server_cpu_ms) / (unary.client_cpu_ms + unary.server_cpu_ms) >= 1.2
+
+
+def test_server_cpu_seconds_grows_with_the_calls_the_service_answers(lab):
+    before = showdown.server_cpu_seconds(lab)
+    with showdown.Contenders(lab) as contenders:
+        for _ in range(200):
+            contenders.rest()
+    assert showdown.server_cpu_seconds(lab) > before
+
+
 def test_compile_proto_writes_messages_hints_and_stubs(tmp_path):
     files = rpc.compile_proto('syntax = "proto3";\npackage t;\nmessage A { int32 x = 1; }\n'
                               'service S { rpc Go(A) returns (stream A); }\n', tmp_path)
@@ -129,8 +176,8 @@ def test_one_channel_multiplexes_but_a_channel_per_call_does_not(lab):
 
 
 def test_the_streaming_claim_fails_when_the_stream_waits_for_each_answer(lab):
-    """With 20 ms per answer, the stream wins only because it does not wait: ask one question at a
-    time on it (SeatChecker) and it is no faster than unary calls."""
+    """With 20 ms per answer, the stream wins only because it does not wait (the lesson says so):
+    ask one question at a time on it (SeatChecker) and it is no faster than unary calls."""
     with showdown.Contenders(lab, latency_ms=20) as slow:
         batch = showdown.many_lookups(slow, n=10)
         check.claim("the stream beats unary calls", batch[showdown.UNARY] / batch[showdown.STREAM], at_least=5)

@@ -27,7 +27,7 @@ def test_redis_pub_sub_loses_what_is_published_while_a_subscriber_is_away(broker
 def _offline_then_back(brokers, subscribe_settlement):
     """The lesson's fanout scenario with settlement's queue made by `subscribe_settlement(ch)`."""
     with rabbit.channel(brokers) as ch:
-        events.declare_topic(ch, EXCHANGE)
+        events.declare_fanout(ch, EXCHANGE)
         queue = subscribe_settlement(ch)
     # settlement's connection is closed: it is offline while the events are published
     with rabbit.channel(brokers) as ch:
@@ -55,7 +55,7 @@ def test_the_fanout_claim_fails_when_the_subscriber_s_queue_dies_with_its_connec
 
 def test_a_late_subscriber_gets_only_what_is_published_after_it_binds(brokers):
     with rabbit.channel(brokers) as ch:
-        events.declare_topic(ch, EXCHANGE)
+        events.declare_fanout(ch, EXCHANGE)
         events.publish_event(ch, EXCHANGE, {"order_id": "early"})
         late = events.subscribe(ch, EXCHANGE, "inventory")
         events.publish_event(ch, EXCHANGE, {"order_id": "late"})
@@ -63,3 +63,19 @@ def test_a_late_subscriber_gets_only_what_is_published_after_it_binds(brokers):
     with rabbit.channel(brokers) as ch:
         ch.exchange_delete(EXCHANGE)
         ch.queue_delete(late)
+
+
+def test_the_topic_claim_holds_and_fails_when_the_exchange_fans_out_instead(brokers):
+    from lesson_cells import code_cell
+
+    route, claim = code_cell("10-event", "patterns = {"), code_cell("10-event", "exactly the events its pattern")
+    scope = {"lab": brokers, "rabbit": rabbit, "check": check}
+    exec(route + "\n" + claim, scope)  # as in the lesson
+    fanout = route.replace('exchange_type="topic"', 'exchange_type="fanout"')  # every queue gets everything
+    assert fanout != route
+    with pytest.raises(ClaimNotShown, match="exactly the events its pattern matches"):
+        exec(fanout + "\n" + claim, scope)
+    with rabbit.channel(brokers) as ch:
+        ch.exchange_delete("orders")
+        for service in scope["patterns"]:
+            ch.queue_delete(f"orders.{service}")

@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 from labs.tools.notebooks import solution_form
 
 ROOT = Path(__file__).resolve().parents[2]
-LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*-*.ipynb"))
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)

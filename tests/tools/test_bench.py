@@ -64,7 +64,8 @@ def test_sweep_table_and_plots():
     runs = bench.sweep(lambda: None, levels=(1, 2, 4), n=20, label="noop", progress=False)
     runs += bench.sweep(lambda: None, levels=(1, 2, 4), n=20, label="other", progress=False)
     frame = bench.table(runs)
-    assert list(frame.columns) == ["label", "concurrency", "calls", "median_ms", "p99_ms", "calls_per_s"]
+    assert list(frame.columns) == ["label", "concurrency", "calls", "median_ms", "p99_ms", "calls_per_s",
+                                   "client_cpu_ms"]
     assert list(frame.concurrency) == [1, 2, 4, 1, 2, 4]
     fig = bench.plot_throughput(runs)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["noop", "other"]
@@ -79,3 +80,44 @@ def test_the_harness_costs_little_next_to_a_loopback_call():
     cost_per_call_s = 1 / bench.overhead(n=5000).calls_per_s
     assert cost_per_call_s < 50e-6
     assert bench.overhead(n=2000, concurrency=4).median_ms < 0.05
+
+
+def test_cpu_per_call_counts_work_not_waiting():
+    import time
+
+    def burn():
+        deadline = time.process_time() + 0.002
+        while time.process_time() < deadline:
+            pass
+
+    for concurrency in (1, 2):
+        busy = bench.measure(burn, n=20, warmup=0, progress=False, concurrency=concurrency)
+        idle = bench.measure(lambda: time.sleep(0.002), n=20, warmup=0, progress=False, concurrency=concurrency)
+        assert busy.client_cpu_ms >= 1.5 and idle.client_cpu_ms < 1, (busy.client_cpu_ms, idle.client_cpu_ms)
+    assert bench.Samples("x", [0.1]).server_cpu_ms is None  # only when the caller measured it
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_finished_measurement_leaves_a_full_bar(monkeypatch, concurrency):
+    from labs.runtime import progress
+
+    monkeypatch.setenv("LABS_PROGRESS", "1")
+    bars = []
+    real_bar = progress.bar
+
+    def spy(*args, **kwargs):
+        bars.append(real_bar(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(bench, "progress_bar", spy)
+    bench.measure(lambda: None, n=37, warmup=3, concurrency=concurrency)  # not a multiple of 16
+    assert bars[0].n == bars[0].total == 37
+
+
+def test_latency_plot_keeps_every_run_off_the_edges():
+    fast = bench.Samples("fast", [0.0003, 0.0004, 0.0005])
+    slow = bench.Samples("slow +20ms", [0.0201, 0.0205, 0.021])
+    low, high = bench.plot_latencies([fast, slow]).axes[0].get_ylim()  # log10 of ms
+    assert low < -0.5 and high > 1.33  # whole decades: 0.1 ms to 100 ms, room above 21 ms
+    low, high = bench.plot_latencies([slow], log=False).axes[0].get_ylim()
+    assert low == 0 and high > 21

@@ -21,6 +21,8 @@ IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 IDEMPOTENCY_WAIT_S = 30.0  # how long a retry waits for the first attempt with its key to finish
 MAX_AMOUNT = 1_000_000  # credits; money is always whole credits (ints), never floats
 MAX_MESSAGE = 500
+MAX_NAME = 100  # a user's name or email, characters
+PROFILE_FIELDS = ("name", "email")  # what PUT/PATCH /users/{id} may change
 
 
 # ---- errors: what can go wrong, independent of the transport that reports it ------------------
@@ -181,6 +183,20 @@ class UserStore:
             return self._users[user_id]
         except KeyError:
             raise NotFound(f"user {user_id} not found") from None
+
+    def update_profile(self, user_id: str, **fields: str) -> User:
+        """Change a user's name and/or email (REST PUT sends both, PATCH either); the balance is
+        not part of the profile: it changes only through `debit`."""
+        unknown = set(fields) - set(PROFILE_FIELDS)
+        if unknown or not fields:
+            raise Invalid(f"a profile change names one or more of {', '.join(PROFILE_FIELDS)}"
+                          + (f" (got {', '.join(sorted(unknown))})" if unknown else " (got none)"))
+        for name, value in fields.items():
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+                raise Invalid(f"{name} must be 1 to {MAX_NAME} characters")
+        with self._lock:
+            user = self._users[user_id] = replace(self.get_user(user_id), **fields)
+            return user
 
     def debit(self, user_id: str, amount: int) -> User:
         """Take `amount` from the balance, all or nothing."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 import os
 import sys
 import traceback
@@ -63,13 +64,31 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 HTTP_STATUS = {Invalid: 422, NotFound: 404, Conflict: 409, Unavailable: 503}
 
 
+class RequestCounter:
+    """Pure ASGI: counts the requests the service itself received, per "METHOD /path" (admin,
+    health and docs routes left out): what reached the server, whatever its clients believe."""
+
+    def __init__(self, app: Any, counts: Counter) -> None:
+        self.app, self.counts = app, counts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not scope["path"].startswith(UNCOUNTED):
+            self.counts[f"{scope['method']} {scope['path']}"] += 1  # one event loop: no lock needed
+        return await self.app(scope, receive, send)
+
+
+UNCOUNTED = ("/admin", "/health", "/docs", "/redoc", "/openapi.json")
+
+
 def new_app(service: str, summary: str, reset: Callable[[], None]) -> FastAPI:
     """A service's FastAPI app with /health, /admin/reset, fault rules (/admin/faults, applied to
-    REST calls here, to gRPC calls by serve.py with a FaultInterceptor), traced requests and
-    mapped errors."""
+    REST calls here, to gRPC calls by serve.py with a FaultInterceptor), a request counter
+    (/admin/requests), traced requests and mapped errors."""
     app = FastAPI(title=f"{service} service", summary=summary, version="1.0")
     faults = app.state.faults = FaultStore(service, app)
     app.add_middleware(FaultMiddleware, store=faults)
+    counts = app.state.requests = Counter()
+    app.add_middleware(RequestCounter, counts=counts)  # outside the faults: a failed call was received too
     tracing.instrument_fastapi(app, service)  # added last, so outermost: injected faults are traced too
     _install_error_handlers(app, service)
 
@@ -82,7 +101,13 @@ def new_app(service: str, summary: str, reset: Callable[[], None]) -> FastAPI:
         """Back to the seed data and no fault rules, so a lesson can run its cells again from the same state."""
         reset()
         faults.clear()
+        counts.clear()
         return {"status": "reset", "service": service}
+
+    @app.get("/admin/requests", tags=["admin"])
+    def requests_received() -> dict[str, int]:
+        """REST requests this service received since its last reset, per "METHOD /path"."""
+        return dict(counts)
 
     add_admin_routes(app, faults, errors(404))
 

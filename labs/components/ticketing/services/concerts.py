@@ -1,8 +1,11 @@
 """The concerts service: what is on, and who holds which seat."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Annotated
 
+from fastapi import Request, Response
 from pydantic import Field
 
 from ....protos import ticketing_pb2 as pb
@@ -14,6 +17,10 @@ from .common import Body, Dependencies, Id, Service, errors, id_in_path, new_app
 MAX_UPDATES = 1000  # WatchSeats: updates one stream may ask for
 MAX_GROUP = 100  # ReserveMany: seats one group booking may hold
 WAKE_S = 0.5  # how often a waiting WatchSeats looks whether its caller has gone
+# GET /concerts/{id} may be cached this long: a seat count a second old is fine for a listing, and
+# after that a client revalidates with the ETag (a 304 without a body when nothing changed).
+CACHE_SECONDS = 10
+NOT_MODIFIED = {304: {"description": "Not Modified: the copy named by If-None-Match is current"}}
 
 ConcertId = Annotated[str, id_in_path("c1")]
 ReservationId = Annotated[str, id_in_path("r1")]
@@ -74,6 +81,19 @@ class ConcertsServicer(pb_grpc.ConcertsServicer):
             yield as_message(pb.Concert, self.store.get_concert(request.concert_id))
 
 
+def etag(concert: Concert) -> str:
+    """A strong validator: it changes whenever any field of the concert does."""
+    return '"' + hashlib.blake2s(repr(dataclasses.astuple(concert)).encode(), digest_size=8).hexdigest() + '"'
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    """Does an If-None-Match header name `tag` (a list of tags, weak ones too, or "*")?"""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or tag in tags
+
+
 def build(dependencies: Dependencies) -> Service:
     store = ConcertStore()
     app = new_app("concerts", "Concerts and their seats", reset=store.reset)
@@ -83,9 +103,15 @@ def build(dependencies: Dependencies) -> Service:
         """Every concert: the collection resource."""
         return store.list_concerts()
 
-    @app.get("/concerts/{concert_id}", responses=errors(404), tags=["concerts"])
-    def get_concert(concert_id: ConcertId) -> Concert:
-        return store.get_concert(concert_id)
+    @app.get("/concerts/{concert_id}", responses={**errors(404), **NOT_MODIFIED}, tags=["concerts"])
+    def get_concert(concert_id: ConcertId, request: Request, response: Response) -> Concert:
+        """One concert, with an ETag and Cache-Control: max-age, so HTTP caches can keep it."""
+        concert = store.get_concert(concert_id)
+        headers = {"ETag": etag(concert), "Cache-Control": f"max-age={CACHE_SECONDS}"}
+        if matches(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)  # the client's copy is current
+        response.headers.update(headers)
+        return concert
 
     @app.post("/concerts/{concert_id}/reservations", status_code=201, responses=errors(404, 409),
               tags=["concerts"])
