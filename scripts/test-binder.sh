@@ -41,8 +41,8 @@ if [ "$BOX" = 1 ] && [ "$(id -u)" -ne 0 ]; then
   skip_browser "making the Binder-sized box (a user, cgroups) needs root; LABS_BOX=0 runs the browser pass without it"
 fi
 lessons=()
-for nb in notebooks/[0-9][0-9]-*.ipynb; do
-  n=$(basename "$nb" | cut -c1-2)
+for nb in notebooks/[0-9][0-9]*.ipynb; do
+  n=$(basename "$nb"); n=${n%%-*}  # 05b for 05b-grpc-going-further
   if [ -n "${LABS_BROWSER_LESSONS:-}" ] && [[ " $LABS_BROWSER_LESSONS " != *" $n "* ]]; then continue; fi
   lessons+=("$nb")
 done
@@ -124,6 +124,7 @@ allow_root=(); [ "$(id -u)" = 0 ] && [ "$BOX" != 1 ] && allow_root=(--allow-root
 (cd "$root" && exec "${launch[@]}" JUPYTERLAB_SETTINGS_DIR="$settings" JUPYTERLAB_WORKSPACES_DIR="$settings/workspaces" \
   "$python" -m jupyter lab --no-browser \
   --ip=127.0.0.1 --port="$port" --IdentityProvider.token="$token" --ServerApp.root_dir="$root" \
+  --LabApp.app_settings_dir="$root/.jupyter/lab-settings" \
   --LabApp.expose_app_in_browser=True "${allow_root[@]}") >build/jupyterlab.log 2>&1 &
 lab_pid=$!
 for _ in $(seq 1 120); do
