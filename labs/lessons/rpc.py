@@ -99,7 +99,11 @@ def compile_proto(proto: str | Path, out_dir: str | Path) -> list[Path]:
         source = out_dir / "contract.proto"
         source.write_text(proto)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
-    code = protoc.main(["grpc_tools.protoc", f"-I{source.parent}", f"-I{well_known}", f"--python_out={out_dir}",
+    # google/api/*.proto: the lab's contract imports the HTTP annotations (lesson 08's gateway)
+    import google.api.annotations_pb2
+    googleapis = Path(google.api.annotations_pb2.__file__).parents[2]
+    code = protoc.main(["grpc_tools.protoc", f"-I{source.parent}", f"-I{well_known}", f"-I{googleapis}",
+                        f"--python_out={out_dir}",
                         f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", str(source)])
     if code != 0:
         raise ValueError(f"protoc rejected {source.name} (exit code {code}); its message is printed above")

@@ -163,7 +163,8 @@ def make_room(need: float = NEED) -> list[str]:
     line = (f"labs: this box has {mem.limit / 2**30:.1f} GiB of memory, so the idle kernel"
             f"{'s' if len(stopped) > 1 else ''} of {', '.join(Path(p).name for p in stopped)} "
             f"{'were' if len(stopped) > 1 else 'was'} stopped (with {'their' if len(stopped) > 1 else 'its'} "
-            f"components) to make room: {now.used / 2**30:.1f} GiB in use now. The notebook stays open: "
-            f"run its cells again to start a fresh kernel there.")
+            f"components) to make room: {now.used / 2**30:.1f} GiB in use now. "
+            f"{'The notebooks stay' if len(stopped) > 1 else 'The notebook stays'} open: "
+            f"run {'their' if len(stopped) > 1 else 'its'} cells again to start a fresh kernel there.")
     print(line, flush=True)
     return [line]

@@ -103,7 +103,8 @@ async function inspect() {
         if (output.output_type === "error") found.errors.push({ cell: index, ename: output.ename, evalue: output.evalue });
         if (output.output_type === "stream" && output.name === "stdout") {
           const text = [].concat(output.text).join("");
-          if (text.includes("labs: this box has")) found.madeRoom = text.trim().slice(0, 400);
+          const line = text.split("\n").find((l) => l.startsWith("labs: this box has"));
+          if (line) found.madeRoom = line.slice(0, 400);
         }
         if (output.output_type === "stream" && output.name === "stderr") {
           const text = [].concat(output.text).join("");

@@ -199,3 +199,10 @@ def test_showdown_bytes_and_bad_arguments(lab):
         showdown.wire_bytes(lab, calls=0)
     with showdown.Contenders(lab) as clean, pytest.raises(ValueError, match="whole number from 1"):
         showdown.many_lookups(clean, n=0)
+
+
+def test_the_lessons_own_contract_compiles_with_its_imports(tmp_path):
+    """ticketing.proto imports google/api/annotations.proto (lesson 08's HTTP paths): protoc must find it."""
+    from labs.lessons import rpc
+    assert [p.name for p in rpc.compile_proto(rpc.PROTO, tmp_path)] == [
+        "ticketing_pb2.py", "ticketing_pb2.pyi", "ticketing_pb2_grpc.py"]
