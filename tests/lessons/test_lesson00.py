@@ -1,0 +1,55 @@
+"""Lesson 00: the component -> lesson table says which lessons use each component, and the
+notebooks agree: a lesson that starts (or proxies through) a component is listed for it, and a
+listed lesson does use it. Lessons not written yet are not checked until their notebook exists."""
+import re
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+SERVICES = ("users", "concerts", "orders", "payments", "notifications")
+
+
+def table() -> dict[str, set[str]]:
+    """{component: lessons} from the markdown table in lesson 00 ("01 to 05" is a range)."""
+    nb = nbformat.read(NOTEBOOKS / "00-welcome.ipynb", as_version=4)
+    text = next(c.source for c in nb.cells if c.cell_type == "markdown" and "| component |" in c.source)
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        span = re.fullmatch(r"(\d\d) to (\d\d)", cells[2])
+        lessons = ({f"{n:02d}" for n in range(int(span[1]), int(span[2]) + 1)} if span
+                   else set(re.findall(r"\d\d", cells[2])))
+        for name in re.findall(r"`(\w+)`", cells[0]):
+            rows[name] = lessons
+    return rows
+
+
+def uses(source: str) -> set[str]:
+    """Components a lesson's code cells start, reach by endpoint or put a chaos proxy in front of."""
+    started = set()
+    for args in re.findall(r"labs\.start\(([^)]*)\)", source):
+        started |= set(re.findall(r"[\"'](\w+)[\"']", args))
+    started |= set(re.findall(r"endpoint\([\"'](\w+)[\"']\)", source))
+    if re.search(r"\bchaos\.(proxy|server)\(", source):
+        started.add("chaos")
+    if "orders" in started:  # orders starts the four services it calls
+        started |= set(SERVICES)
+    return started
+
+
+def test_the_component_table_matches_what_the_lessons_start():
+    rows = table()
+    assert set(SERVICES) <= set(rows) and {"rabbitmq", "redis", "kafka", "chaos"} <= set(rows)
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]*-*.ipynb")):
+        lesson = path.name[:2]
+        if lesson == "00":  # the welcome lesson starts everything
+            continue
+        nb = nbformat.read(path, as_version=4)
+        used = uses("\n".join(c.source for c in nb.cells if c.cell_type == "code"))
+        for component, lessons in rows.items():
+            assert (component in used) == (lesson in lessons), (
+                f"lesson 00's table {'lists' if lesson in lessons else 'does not list'} {lesson} for "
+                f"{component}, but {path.name} {'uses' if component in used else 'does not use'} it")
