@@ -18,7 +18,7 @@ import httpx
 import psutil
 
 from ..clients.ticketing import RestTicketing
-from ..runtime import args
+from ..runtime import args, progress
 from ..clients.faults import FaultRules
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
@@ -130,11 +130,13 @@ def interleaved(calls: dict[str, Callable[[], object]], n: int = 30) -> list:
     runs = {label: Samples(label) for label in calls}
     for call in calls.values():
         call()  # connect first
-    for _ in range(n):
-        for label, call in calls.items():
-            started = time.perf_counter()
-            call()
-            runs[label].seconds.append(time.perf_counter() - started)
+    with progress.bar(total=n * len(calls), desc=" / ".join(calls), unit="call") as bar:
+        for _ in range(n):
+            for label, call in calls.items():
+                started = time.perf_counter()
+                call()
+                runs[label].seconds.append(time.perf_counter() - started)
+                bar.update(1)
     return list(runs.values())
 
 
