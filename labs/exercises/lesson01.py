@@ -11,7 +11,7 @@ import time
 
 from ..tools.check import NotYet, register_exercise
 
-CALLS = 60
+CALLS = 40
 FACTOR = 3.0      # a prediction within 3x of the measured order is a good one for a chain model
 FOLLOWS = 1.5     # a hop twice as slow must raise the prediction at least this much
 
