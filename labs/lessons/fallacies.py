@@ -121,6 +121,12 @@ def sequential_vs_parallel(call: Callable[[], object], n: int = 5, repeats: int 
     return sequential[repeats // 2], parallel[repeats // 2]
 
 
+def getter(proxy, path: str, timeout: float = 5.0) -> Callable[[], httpx.Response]:
+    """A call of GET `path` through `proxy` on a kept-alive client of its own."""
+    client = httpx.Client(base_url=proxy.url_for(), timeout=timeout)
+    return lambda: client.get(path).raise_for_status()
+
+
 def interleaved(calls: dict[str, Callable[[], object]], n: int = 30) -> list:
     """bench.Samples for each of `calls`, timed in turns (a, b, a, b, ...): on a busy machine both
     then meet the same load, so a difference between them is theirs, not the moment's."""

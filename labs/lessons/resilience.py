@@ -60,12 +60,19 @@ def retry_waves(lab: Any, make_policy: Callable[[], Any], label: str = "attempts
     go = threading.Barrier(clients + 1)
 
     def one_client() -> None:
-        policy, tries = make_policy(), [0]
+        policy, tries, waited = make_policy(), [0], [0.0]
 
         def attempt() -> dict:
             tries[0] += 1
             log.record(tries[0])
             return get_user(session)
+
+        def note_wait(state) -> None:  # tenacity's before_sleep: the wait it chose, before sleeping
+            waited[0] += state.next_action.sleep
+            log.due.append((waited[0], state.attempt_number + 1))
+
+        if hasattr(policy, "copy"):  # a tenacity Retrying: note its waits too
+            policy = policy.copy(before_sleep=note_wait)
 
         go.wait()
         try:

@@ -82,16 +82,23 @@ class RetryBudget:
 
 @dataclass
 class AttemptLog:
-    """When each attempt started, as (seconds since `started`, attempt number starting at 1)."""
+    """When each attempt started, as (seconds since `started`, attempt number starting at 1), and
+    when each was due by the policy's own waits: (the waits the retry policy chose before it, added
+    up, attempt number). The due times depend on the policy alone; the start times also on how
+    quickly a busy machine wakes each thread."""
     label: str = "attempts"
     started: float = field(default_factory=clock)
     attempts: list[tuple[float, int]] = field(default_factory=list)
+    due: list[tuple[float, int]] = field(default_factory=list)
 
     def record(self, attempt_number: int) -> None:
         self.attempts.append((clock() - self.started, attempt_number))
 
     def times_of(self, attempt_number: int) -> list[float]:
         return [t for t, n in self.attempts if n == attempt_number]
+
+    def due_of(self, attempt_number: int) -> list[float]:
+        return [t for t, n in self.due if n == attempt_number]
 
 
 def retrying(attempts: int = 4, base: float = 0.1, cap: float = 5.0, jitter: bool = True,
