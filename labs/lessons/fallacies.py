@@ -146,16 +146,6 @@ def interleaved(calls: dict[str, Callable[[], object]], n: int = 30) -> list:
     return list(runs.values())
 
 
-def middle_half_ms(samples) -> float:
-    """How far apart the middle half of the calls lie (75th minus 25th percentile), in ms: the
-    spread jitter adds, and a number one slow outlier does not move."""
-    ordered = sorted(samples.seconds)
-    if len(ordered) < 4:
-        raise ValueError(f"{samples.label}: the spread needs at least 4 calls, got {len(ordered)}")
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-    return (pick(0.75) - pick(0.25)) * 1e3
-
-
 # ---- 3. bandwidth is infinite -------------------------------------------------------------------
 
 def fill_inbox(lab, user: str, notifications: int, length: int = 400) -> None:
