@@ -2,7 +2,9 @@
 look-up (concert c1), on a clean loopback network and with 20 ms added by a chaos proxy.
 
 Prints median / p99 per call, throughput at 1 and 16 concurrent callers, bytes per call (payload and
-wire), the time for many small look-ups, and the ratios whose ordering the lesson claims."""
+wire), the time for many small look-ups, and the ratios whose ordering the lesson claims. Then lesson
+06's three-way table: one order screen over REST, gRPC and GraphQL (through the gateway, and its two
+subgraph requests sent directly, which shows what the gateway's hop adds)."""
 from __future__ import annotations
 
 import os
@@ -40,6 +42,14 @@ def one_round(lab) -> dict[str, float]:
     return ratios
 
 
+def three_way() -> None:
+    lab = labs.start("graphql", "orders", progress=False)
+    print(f"\n-- the order screen three ways (lesson 06): {max(50, N // 4)} screens each, interleaved; "
+          f"bytes on the wire both ways per screen")
+    table, _ = showdown.screen_table(lab, screens=max(50, N // 4), wire_screens=50, progress=False)
+    print(table.to_string())
+
+
 def main() -> None:
     lab = labs.start("concerts")
     history = []
@@ -52,6 +62,7 @@ def main() -> None:
     must_exceed_one = ["JSON/protobuf payload bytes", "REST/unary median clean", "unary/REST calls/s x16 clean",
                        f"unary/stream {N_SLOW // 5} look-ups +20ms"]
     held = all(run[name] > 1 for run in history for name in must_exceed_one)
+    three_way()
     print(f"\nordering (protobuf smaller, gRPC unary faster than REST, stream faster than unary for many "
           f"small messages) held in all {ROUNDS} runs: {held}")
     lab.stop()

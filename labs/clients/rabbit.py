@@ -161,12 +161,14 @@ def publish(ch: BlockingChannel, routing_key: str, body: Any, *, exchange: str =
     """Publish one message; with the default exchange `routing_key` is the queue's name.
 
     persistent: the broker writes it to disk (it survives a restart only in a durable queue).
+    In a trace the publish is named after the routing key (a queue, or a topic such as seat.reserved),
+    or after the exchange when there is none (a fanout exchange ignores it).
     On a channel in confirm mode this returns once the broker has the message, and raises
     NackError if the broker refused it (UnroutableError when nothing could take it).
     """
     data, content_type = encode(body)
     headers: dict[str, Any] = {}
-    tracing.record_message("amqp", exchange or routing_key, "publish", broker=BROKER, headers=headers,
+    tracing.record_message("amqp", routing_key or exchange, "publish", broker=BROKER, headers=headers,
                            size=len(data), component=sender)
     properties = pika.BasicProperties(content_type=content_type, headers=headers or None,
                                       delivery_mode=pika.DeliveryMode.Persistent if persistent else None,

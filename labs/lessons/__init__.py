@@ -10,7 +10,11 @@ processes, waiting, counting, plotting).
     resilience   03  retries, budgets, breakers, bulkheads and timeouts on the users service
     rest         04  REST on the ticketing API: fetch counts, keep-alive, HTTP/1.1 vs HTTP/2
     rpc          05  the .proto compiled live, the four call patterns
-    showdown     05  REST vs gRPC unary vs gRPC streaming on one operation
+    showdown     05  REST vs gRPC unary vs gRPC streaming on one operation; 06: the order screen three ways
+    graphql      06  the composed graph, field owners, N+1 counted, persisted queries, bad queries
+    discovery    07  callers while instances die and move, removal against TTL, a stale DNS answer
+    gateway      08  the API gateway: REST->gRPC bytes, tokens, per-client 429s, the BFF, gRPC-Web
+    gateway_edge 08  retries and load shedding at the edge, failover under load, the hop's cost
     queues       09  competing consumers, prefetch, crashes, durability, full queues
     events       10  Redis pub/sub and fanout / topic exchanges into per-service queues
     eventlog         11  order events on a Kafka log, projections, replay, the same workload on a queue

@@ -6,6 +6,9 @@
     showdown.payload_bytes(lab)                             # {"REST/JSON": ..., "gRPC/protobuf": ...}
     showdown.wire_bytes(lab)                                # bytes each way per call, counted by a proxy
     showdown.many_lookups(contenders, n=200)                # seconds for 200 answers, each way
+    table, runs = showdown.screen_table(lab)                # lesson 06: the order screen over REST,
+                                                            # gRPC and GraphQL (and its gateway hop)
+    showdown.far_screens(lab, latency_ms=100)               # ... for a client 100 ms away
 
 The same concerts service answers all three (its FastAPI app and its gRPC server share one store),
 so what differs is only the protocol stack: HTTP/1.1 + JSON through httpx and uvicorn, HTTP/2 +
@@ -24,10 +27,13 @@ from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
 from ..clients import chaos
 from ..runtime import args
+from ..runtime.progress import bar as progress_bar
+from ..tools import bench
 
 CONCERT = "c1"
 REST, UNARY, STREAM = "REST/JSON", "gRPC unary", "gRPC stream"
 MAX_LATENCY_MS = 1000
+ROUNDS = 5
 
 
 class Contenders:
@@ -135,3 +141,168 @@ def many_lookups(contenders: Contenders, n: int = 100, concert_id: str = CONCERT
     if answers != n:
         raise RuntimeError(f"the stream answered {answers} of {n} questions")
     return timings
+
+
+# ---- the order screen, three ways (lesson 06) -----------------------------------------------------
+
+SCREEN_REST, SCREEN_GRPC = "REST (3 GETs)", "gRPC (3 unary calls)"
+SCREEN_GRAPHQL, SCREEN_DIRECT = "GraphQL via the gateway", "GraphQL subgraphs, direct (no gateway)"
+SCREEN_WAYS = (SCREEN_REST, SCREEN_GRPC, SCREEN_GRAPHQL, SCREEN_DIRECT)
+# In the graph's seed o1 is u1 (Ada Lovelace) on c1; the REST order is placed alike. u1 and c1 are the
+# seed's deep pockets and big venue, so repeated runs never run out of credits or seats.
+GRAPH_ORDER = "o1"
+# The two requests the gateway sends for the screen (its query plan), sent straight to the subgraphs.
+_ORDERS_PART = "query($id: ID!) { order(id: $id) { id status amount user { id } concert { title seatsLeft } } }"
+_USERS_PART = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { name } } }"
+
+
+class ScreenContenders:
+    """The order screen (an order, its user's name, its concert) fetched four ways on kept connections:
+    REST (3 GETs: the order, then its user and concert), gRPC (the same 3 calls, unary), GraphQL through
+    the gateway (1 POST), and the gateway's own 2 subgraph requests sent straight to the subgraphs (the
+    gateway's hop taken out). With `counted=True` every connection goes through a chaos proxy, so the
+    bytes both ways can be read (`wire_bytes`); time the calls without it. With `latency_ms` those
+    proxies delay every answer to the client by that much (a client far away; the gateway's own calls
+    to its subgraphs stay on loopback, as in a data centre)."""
+
+    REQUESTS = {SCREEN_REST: 3, SCREEN_GRPC: 3, SCREEN_GRAPHQL: 1, SCREEN_DIRECT: 2}
+
+    def __init__(self, lab: Any, counted: bool = False, latency_ms: float = 0):
+        args.number("latency_ms", latency_ms, 0, MAX_LATENCY_MS, " ms")
+        from ..clients.ticketing import RestTicketing
+        from ..protos import ticketing_pb2_grpc as pbg
+
+        with RestTicketing(lab) as shop:
+            self.rest_order = shop.place_order("u1", "c1").id
+        self.proxies: dict[str, list[chaos.Proxy]] = {way: [] for way in SCREEN_WAYS}
+
+        def address(component: str, key: str, way: str) -> str:
+            if not counted and not latency_ms:
+                return lab.endpoint(component)[key]
+            kind = f"far{latency_ms:g}" if latency_ms else "counted"
+            proxy = chaos.proxy(lab, component, port_key=key, name=f"screen-{kind}-{component}-{key}")
+            proxy.clear()
+            if latency_ms:
+                proxy.add("latency", latency=latency_ms)
+            self.proxies[way].append(proxy)
+            return proxy.url_for()
+
+        self.http = {name: httpx.Client(base_url=address(name, "http", SCREEN_REST), timeout=10)
+                     for name in ("orders", "users", "concerts")}
+        self.channels = [grpc.insecure_channel(address(name, "grpc", SCREEN_GRPC))
+                         for name in ("orders", "users", "concerts")]
+        self.stubs = (pbg.OrdersStub(self.channels[0]), pbg.UsersStub(self.channels[1]),
+                      pbg.ConcertsStub(self.channels[2]))
+        self.gateway = httpx.Client(base_url=address("graphql", "http", SCREEN_GRAPHQL), timeout=10)
+        self.subgraphs = {name: httpx.Client(base_url=address(name, "http", SCREEN_DIRECT), timeout=10)
+                          for name in ("orders-graph", "users-graph")}
+
+    def rest(self) -> dict:
+        order = self.http["orders"].get(f"/orders/{self.rest_order}").raise_for_status().json()
+        user = self.http["users"].get(f"/users/{order['user_id']}").raise_for_status().json()
+        concert = self.http["concerts"].get(f"/concerts/{order['concert_id']}").raise_for_status().json()
+        return {"order": order, "user": user, "concert": concert}
+
+    def grpc(self) -> tuple:
+        orders, users, concerts = self.stubs
+        order = orders.GetOrder(pb.GetOrderRequest(order_id=self.rest_order), timeout=rpc.TIMEOUT)
+        user = users.GetUser(pb.GetUserRequest(user_id=order.user_id), timeout=rpc.TIMEOUT)
+        return order, user, rpc.get_concert(concerts, order.concert_id)
+
+    def graphql(self) -> dict:
+        from ..components.graphql.queries import ORDER_SCREEN
+
+        answer = self.gateway.post("/graphql", json={"query": ORDER_SCREEN, "variables": {"id": GRAPH_ORDER}})
+        return _graph_data(answer)
+
+    def direct(self) -> dict:
+        order = _graph_data(self.subgraphs["orders-graph"].post(
+            "/graphql", json={"query": _ORDERS_PART, "variables": {"id": GRAPH_ORDER}}))["order"]
+        representation = {"__typename": "User", "id": order["user"]["id"]}
+        users = _graph_data(self.subgraphs["users-graph"].post(
+            "/graphql", json={"query": _USERS_PART, "variables": {"r": [representation]}}))
+        return {**order, "user": users["_entities"][0]}
+
+    def calls(self) -> dict[str, Any]:
+        return {SCREEN_REST: self.rest, SCREEN_GRPC: self.grpc, SCREEN_GRAPHQL: self.graphql,
+                SCREEN_DIRECT: self.direct}
+
+    def wire_bytes(self, screens: int = 20) -> dict[str, float]:
+        """Bytes per screen on the wire, both ways, headers and framing included (needs counted=True)."""
+        args.whole("screens", screens, 1, 10_000)
+        if not any(self.proxies.values()):
+            raise ValueError("wire_bytes needs ScreenContenders(lab, counted=True): only proxies see the wire")
+        results = {}
+        for way, call in self.calls().items():
+            call()  # connections open before counting
+            time.sleep(0.05)
+            before = [p.stats() for p in self.proxies[way]]
+            for _ in range(screens):
+                call()
+            time.sleep(0.05)
+            after = [p.stats() for p in self.proxies[way]]
+            moved = sum(a[k] - b[k] for a, b in zip(after, before) for k in ("bytes_upstream", "bytes_downstream"))
+            results[way] = moved / screens
+        return results
+
+    def close(self) -> None:
+        for client in [*self.http.values(), self.gateway, *self.subgraphs.values()]:
+            client.close()
+        for channel in self.channels:
+            channel.close()
+        for proxy in (p for proxies in self.proxies.values() for p in proxies):
+            proxy.clear()
+
+    def __enter__(self) -> "ScreenContenders":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _graph_data(response: httpx.Response) -> dict:
+    body = response.raise_for_status().json()
+    if body.get("errors") or not body.get("data"):
+        raise RuntimeError(f"the GraphQL answer has errors: {body.get('errors')}")
+    return body["data"]
+
+
+def screen_table(lab: Any, screens: int = 100, wire_screens: int = 20, progress: bool = True):
+    """The three-way table for the order screen on this machine: requests, median and p99 ms, bytes
+    on the wire per screen, and what the gateway hop adds (gateway median - direct median).
+    Returns (DataFrame, {way: bench.Samples})."""
+    import pandas as pd
+
+    args.whole("screens", screens, 1, 100_000)
+    args.whole("wire_screens", wire_screens, 1, 10_000)
+    rounds = min(ROUNDS, screens)
+    runs = {way: bench.Samples(way) for way in SCREEN_WAYS}
+    # Interleaved rounds: a burst of load from elsewhere on the machine lands on every way alike.
+    with ScreenContenders(lab) as contenders, \
+            progress_bar(total=rounds * len(SCREEN_WAYS), desc="order screen, 4 ways", unit="run",
+                         show=progress) as bar:
+        for round_number in range(rounds):
+            share = screens // rounds + (round_number < screens % rounds)
+            for way, call in contenders.calls().items():
+                run = bench.measure(call, n=share, warmup=5 if round_number == 0 else 1, label=way, progress=False)
+                runs[way].seconds += run.seconds
+                bar.update(1)
+    with ScreenContenders(lab, counted=True) as counted:
+        wire = counted.wire_bytes(wire_screens)
+    hop = runs[SCREEN_GRAPHQL].median_ms - runs[SCREEN_DIRECT].median_ms
+    rows = [{"way": way, "requests": ScreenContenders.REQUESTS[way], "median_ms": runs[way].median_ms,
+             "p99_ms": runs[way].p99_ms, "wire_bytes": wire[way],
+             "gateway_hop_ms": hop if way == SCREEN_GRAPHQL else None} for way in SCREEN_WAYS]
+    frame = pd.DataFrame(rows).set_index("way").round({"median_ms": 2, "p99_ms": 2, "wire_bytes": 0,
+                                                       "gateway_hop_ms": 2})
+    return frame, runs
+
+
+def far_screens(lab: Any, latency_ms: float = 100, screens: int = 5, progress: bool = True) -> dict[str, float]:
+    """Median milliseconds per order screen for a client `latency_ms` away from the servers (a chaos
+    proxy delays each answer): REST's three round trips against GraphQL's one through the gateway."""
+    args.whole("screens", screens, 1, 1000)
+    with ScreenContenders(lab, latency_ms=latency_ms) as far:
+        ways = {SCREEN_REST: far.rest, SCREEN_GRAPHQL: far.graphql}
+        return {way: bench.measure(call, n=screens, warmup=1, label=f"{way}, {latency_ms:g} ms away",
+                                   progress=progress).median_ms for way, call in ways.items()}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import args
 from .errors import LabError, StartError, UnknownComponent
 from .paths import state_root
 from .ports import free_port, is_listening
@@ -41,13 +42,21 @@ class ComponentSpec:
     slow: bool = False  # worth starting in the background while the learner reads
     requires: tuple[str, ...] = ()  # started first; their endpoints reach the process as LABS_DEPENDENCIES
     defaults: dict[str, Any] = {}
+    max_replicas: int = 1  # above 1, the option "replicas": n runs n copies, each on its own ports
 
     def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(options) - set(self.defaults)
+        allowed_names = set(self.defaults) | ({"replicas"} if self.max_replicas > 1 else set())
+        unknown = set(options) - allowed_names
         if unknown:
-            allowed = ", ".join(sorted(self.defaults)) or "none"
+            allowed = ", ".join(sorted(allowed_names)) or "none"
             raise LabError(f"{self.name} has no option {sorted(unknown)[0]!r}; options: {allowed}")
+        if "replicas" in options:
+            args.whole("replicas", options["replicas"], 1, self.max_replicas)
         return {**self.defaults, **options}
+
+    def requirements(self, options: dict[str, Any]) -> tuple[str, ...]:
+        """The components to start first: `requires`, plus any an option asks for (a registry to join)."""
+        return self.requires
 
     def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
         raise NotImplementedError
@@ -115,8 +124,9 @@ class Component:
 class LocalComponent(Component):
     """A component run as plain processes on this machine (the default backend)."""
 
-    def __init__(self, spec: ComponentSpec, options: dict, reaper: Reaper):
-        self.spec, self.name, self.options, self._reaper = spec, spec.name, options, reaper
+    def __init__(self, spec: ComponentSpec, options: dict, reaper: Reaper, name: str | None = None):
+        # `name` differs from the spec's for one replica of several ("concerts-2"): its log, data dir, state
+        self.spec, self.name, self.options, self._reaper = spec, name or spec.name, options, reaper
         self._lock = threading.RLock()
         self._procs: list[ManagedProcess] = []
         self._external = spec.external_endpoint()
@@ -222,9 +232,12 @@ class LocalComponent(Component):
                     p.kill()
             self.state = "killed"
 
-    def restart(self) -> None:
-        """Stop and start again on the same ports and data dir (durable data survives)."""
+    def restart(self, new_ports: bool = False) -> None:
+        """Stop and start again on the same data dir (durable data survives), on the same ports, or
+        with `new_ports=True` on fresh ones: the instance moved, as after a reschedule."""
         self.stop(keep_data=True)
+        if new_ports and self._external is None:
+            self._ports = {p: free_port() for p in self.spec.port_names}
         self.start()
 
     def logs(self, lines: int = 50) -> str:

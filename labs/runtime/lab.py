@@ -48,6 +48,9 @@ class _Session:
 
     def create(self, backend: str, name: str, options: dict) -> Component:
         spec = get_spec(name)
+        if "replicas" in options:
+            from .replicas import create
+            return create(spec, options, self.reaper, backend)
         if backend == "local":
             return LocalComponent(spec, options, self.reaper)
         from .docker import DockerComponent  # only when asked for: it needs a Docker engine
@@ -153,6 +156,13 @@ class Lab:
         comp = self._wait_for(name)
         comp.restart()
 
+    def replicas(self, name: str) -> list[Component]:
+        """The instances of a component started with options={name: {"replicas": n}}, each one a
+        component to kill, stop, start or restart on its own (`restart(new_ports=True)`: it moved).
+        A component started without the option is its one instance."""
+        comp = self._wait_for(name)
+        return list(getattr(comp, "replicas", [comp]))
+
     def stop(self) -> None:
         for name in self._components:
             thread = _session.threads.get((self.backend, name))
@@ -175,7 +185,9 @@ class Lab:
 
     def status(self) -> list[dict]:
         rows = []
-        for name, comp in self._components.items():
+        named = [(r.name, r) for name, comp in self._components.items()
+                 for r in getattr(comp, "replicas", [comp])]  # one row per replica
+        for name, comp in named:
             try:
                 address = ", ".join(comp.endpoint.values()) if comp.state == "ready" else ""
             except LabError:
@@ -214,10 +226,10 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     With `wait=False` it returns at once and `lab.endpoint(name)` waits for that component.
     """
     backend = resolve_backend(backend)
-    names = _with_requirements(tuple(names) or tuple(component_names()))
     options = options or {}
-    if not isinstance(options, dict):
+    if not isinstance(options, dict) or not all(isinstance(o, dict) for o in options.values()):
         raise LabError("options must be a dict like {'rabbitmq': {'management': True}}")
+    names = _with_requirements(tuple(names) or tuple(component_names()), options)
     for name in options:
         if name not in names:
             raise LabError(f"options given for {name!r}, which is not being started ({', '.join(names)})")
@@ -231,6 +243,7 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
             comp = _session.components.get(key)
             if comp is not None and comp.options != opts:
                 _quiet_stop(comp)
+                _stop_dependents(backend, name)
                 comp = None
             if comp is None:
                 comp = _session.create(backend, name, opts)
@@ -242,7 +255,7 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
             if comp.state == "ready" and comp.alive():
                 continue
             fresh.append(name)
-            deps = [(key[0], dep) for dep in spec.requires]
+            deps = [(key[0], dep) for dep in spec.requirements(opts)]
             thread = threading.Thread(target=_start_quietly, args=(comp, deps), name=f"labs-start-{name}",
                                       daemon=True)
             _session.threads[key] = thread
@@ -253,7 +266,15 @@ def start(*names: str, wait: bool = True, backend: str | None = None,
     return lab
 
 
-def _with_requirements(names: tuple) -> tuple[str, ...]:
+def _stop_dependents(backend: str, name: str) -> None:
+    """Stop what requires `name` (it was told the address `name` had); the next start restarts it."""
+    for (other_backend, other), comp in list(_session.components.items()):
+        if other_backend == backend and name in comp.spec.requirements(comp.options) and comp.state != "stopped":
+            _quiet_stop(comp)
+            _stop_dependents(backend, other)
+
+
+def _with_requirements(names: tuple, options: dict | None = None) -> tuple[str, ...]:
     """The names plus everything they require, each requirement before the component needing it."""
     ordered: dict[str, None] = {}
 
@@ -261,7 +282,7 @@ def _with_requirements(names: tuple) -> tuple[str, ...]:
         spec = get_spec(name)  # raises UnknownComponent naming the valid choices
         if spec.name in path:
             raise LabError(f"components require each other in a cycle: {' -> '.join(path + (spec.name,))}")
-        for dep in spec.requires:
+        for dep in spec.requirements((options or {}).get(spec.name, {})):
             visit(dep, path + (spec.name,))
         ordered.setdefault(spec.name)
 

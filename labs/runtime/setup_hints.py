@@ -5,7 +5,7 @@ import os
 import platform
 import shutil
 
-_BREW = {"rabbitmq-server": "rabbitmq", "redis-server": "redis", "nodejs": "node"}
+_BREW = {"rabbitmq-server": "rabbitmq", "redis-server": "redis", "nodejs": "node", "etcd-server": "etcd"}
 
 
 def install_hint(package: str) -> str:

@@ -67,7 +67,42 @@ def _service(endpoint: dict) -> None:
         grpc_health(endpoint["grpc"])
 
 
-ROUNDTRIPS = {"rabbitmq": _rabbitmq, "redis": _redis, "kafka": _kafka}
+def _etcd(endpoint: dict) -> None:
+    """A put and a get through etcd's HTTP gateway (what the registry of lesson 07 does)."""
+    from ..clients.registry import Registry
+    from urllib.parse import urlsplit
+    url = urlsplit(endpoint["url"])
+    client = Registry(host=url.hostname, port=url.port, timeout=2, api_path="/v3/")
+    key, value = f"/labs/smoke/{uuid.uuid4().hex}", uuid.uuid4().hex
+    client.put(key, value)
+    try:
+        if client.get(key) != [value.encode()]:
+            raise RuntimeError("GET did not return what PUT stored")
+    finally:
+        client.delete(key)
+
+
+def _dns(endpoint: dict) -> None:
+    """One question over UDP; "no such name" is an answer too."""
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    from ..components.registry.dns import ZONE
+    host, port = endpoint["udp"].rsplit(":", 1)
+    answer = dns.query.udp(dns.message.make_query(f"smoke.{ZONE}", "A"), host, port=int(port), timeout=2)
+    if answer.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        raise RuntimeError(f"the DNS server answered {dns.rcode.to_text(answer.rcode())}")
+
+
+def _haproxy(endpoint: dict) -> None:
+    """HAProxy's stats page (its pool may be empty, so not a call through it)."""
+    import httpx
+    httpx.get(endpoint["stats"] + ";csv", timeout=2).raise_for_status()
+
+
+ROUNDTRIPS = {"rabbitmq": _rabbitmq, "redis": _redis, "kafka": _kafka, "etcd": _etcd, "dns": _dns,
+              "haproxy": _haproxy}
 
 
 def roundtrip(lab, name: str) -> float:

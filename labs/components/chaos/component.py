@@ -1,4 +1,12 @@
-"""`chaos` as a lab component: `labs.start("chaos")` runs the proxy server; endpoint {"http": API base URL}."""
+"""`chaos` as a lab component: the runtime starts the proxy server as a process of its own.
+
+    lab = labs.start("chaos")
+    lab.endpoint("chaos")["http"]        # the Toxiproxy-compatible API's base URL
+
+One idea: registration (the module to run, that it serves HTTP, how long it may take to start).
+
+Layer: components.
+"""
 from __future__ import annotations
 
 from ...runtime.component import register

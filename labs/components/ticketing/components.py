@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ...runtime.component import register
+from ...runtime.process import ProcessSpec
 from ...runtime.service import PythonService
+from ..registry.agent import check_ttl
 
 
 class TicketingService(PythonService):
@@ -13,9 +16,27 @@ class TicketingService(PythonService):
     module = "labs.components.ticketing.serve"
     http = grpc = True
     start_timeout = 30.0  # ~1.5 s here (importing FastAPI dominates); slow machines need more
+    max_replicas = 9  # lesson 07: options={"concerts": {"replicas": 3}}, each on its own ports
+    # register_ttl: whole seconds; the service then puts itself in etcd with a lease (lesson 07)
+    defaults = {"register_ttl": None}
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, self.name]
+
+    def validate_options(self, options: dict) -> dict:
+        merged = super().validate_options(options)
+        if merged["register_ttl"] is not None:
+            check_ttl(merged["register_ttl"], "register_ttl")
+        return merged
+
+    def requirements(self, options: dict) -> tuple[str, ...]:
+        return self.requires + (("etcd",) if options.get("register_ttl") is not None else ())
+
+    def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
+        specs = super().processes(data_dir, ports, options)
+        if options.get("register_ttl") is not None:
+            specs[0].env["LABS_REGISTER_TTL"] = str(options["register_ttl"])
+        return specs
 
 
 class Users(TicketingService):

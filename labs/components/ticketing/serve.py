@@ -12,11 +12,11 @@ import argparse
 from concurrent import futures
 
 import grpc
-import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ... import tracing
+from ..registry import agent
 from .services import BUILDERS
 from .services.common import Dependencies, Service
 from .services.faults import FaultInterceptor
@@ -56,9 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     grpc_server = start_grpc(service, args.host, args.grpc_port)
     print(f"{args.name}: gRPC on {args.host}:{args.grpc_port}, HTTP on http://{args.host}:{args.http_port}",
           flush=True)
+    # Lesson 07: with LABS_REGISTER_TTL the service puts itself in etcd once it listens.
+    registration = agent.from_env(args.name, {"http": f"http://{args.host}:{args.http_port}",
+                                              "grpc": f"{args.host}:{args.grpc_port}"})
     try:
-        # One worker: the service's state lives in this process. uvicorn handles SIGTERM/SIGINT.
-        uvicorn.run(service.app, host=args.host, port=args.http_port, workers=1, log_level="warning")
+        # One worker: the service's state lives in this process. uvicorn handles SIGTERM/SIGINT
+        # (after deregistering, when registered).
+        agent.serve(service.app, args.host, args.http_port, registration)
     finally:
         grpc_server.stop(grace=1).wait()
         service.dependencies.close()
