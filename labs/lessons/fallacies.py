@@ -363,11 +363,18 @@ def older_message(message_cls, without: tuple[str, ...]):
             kept = [f for f in message.field if f.name not in without]
             del message.field[:]
             message.field.extend(kept)
-    pool = descriptor_pool.DescriptorPool()
-    for dependency in message_cls.DESCRIPTOR.file.dependencies:
-        dep = descriptor_pb2.FileDescriptorProto()
-        dependency.CopyToProto(dep)
-        pool.Add(dep)
+    pool, added = descriptor_pool.DescriptorPool(), set()
+
+    def add_with_imports(descriptor) -> None:  # the .proto's imports first, theirs before them
+        for dependency in descriptor.dependencies:
+            if dependency.name not in added:
+                add_with_imports(dependency)
+                proto = descriptor_pb2.FileDescriptorProto()
+                dependency.CopyToProto(proto)
+                pool.Add(proto)
+                added.add(dependency.name)
+
+    add_with_imports(message_cls.DESCRIPTOR.file)
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(message_cls.DESCRIPTOR.full_name))
 
