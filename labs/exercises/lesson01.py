@@ -3,7 +3,10 @@
 The answer is a function of the hop's time, `predict_order_ms(hop_ms)`. The check measures a hop,
 asks for a prediction, measures orders, and compares; then it asks again for a hop twice as slow.
 A prediction computed from the hop follows it; one that is a constant, or an order timed on the
-side and returned whatever the hop, does not, and is sent back."""
+side and returned whatever the hop, does not, and is sent back.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import statistics

@@ -1,6 +1,9 @@
 """Lesson 02: make a flaky call reliable without duplicating its side effect, where the service
 offers no idempotency key: the notifications service stores every POST it receives. The lesson
-showed the key on orders; here the client has to find out for itself whether a lost call landed."""
+showed the key on orders; here the client has to find out for itself whether a lost call landed.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import uuid

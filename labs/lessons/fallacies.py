@@ -3,6 +3,8 @@
 Each function runs one experiment on real services through a `labs.chaos` proxy (or the services'
 own fault rules) and returns what it measured; the lesson turns those figures into checks. The
 faults are set up by the caller, in the notebook, where the learner can see and change them.
+
+Layer: lessons.
 """
 from __future__ import annotations
 

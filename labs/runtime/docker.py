@@ -1,6 +1,9 @@
 """The docker backend: each component is one service of docker/compose.yaml, in a compose
 project of its own so that two kernels (or two components) never share or stop each other's
-containers."""
+containers.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import json

@@ -14,6 +14,8 @@ call the services make on its behalf, in their own processes) is appended as a s
 the session's trace directory. After the block the files are merged and filtered by the run's
 trace id. Services flush their spans as their calls finish, so the first look at `run.spans` waits
 until no new span of this run has arrived for a moment (at most `settle` seconds).
+
+Layer: tools.
 """
 from __future__ import annotations
 
