@@ -23,6 +23,8 @@ delay us), limit_data (bytes). `toxicity` (0..1) is the share of connections a t
 
 A proxy is a TCP hop: clients that learn other addresses from the server (Kafka's advertised
 listeners, a RabbitMQ cluster) connect there directly after the first exchange.
+
+Layer: clients.
 """
 from __future__ import annotations
 

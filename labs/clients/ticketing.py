@@ -7,6 +7,8 @@
 Failures raise the domain's errors whatever the transport: `NotFound`, `Conflict` (its `reason`
 says sold_out or insufficient_balance), `Invalid`, and `Unavailable` (its `service` names what
 could not be reached). Connections are opened once and kept, so timings measure calls, not setup.
+
+Layer: clients.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Components: the brokers, the ticketing services and the GraphQL lab, registered with the runtime."""
+"""Components: the brokers, the ticketing services and the GraphQL lab, registered with the runtime.
+
+Layer: components.
+"""
 from . import brokers  # noqa: F401  (registers rabbitmq, redis, kafka)
 from .ticketing import components as _ticketing  # noqa: F401  (registers users, concerts, payments, notifications, orders)
 from .chaos import component as _chaos  # noqa: F401  (registers chaos, the fault-injecting proxy)

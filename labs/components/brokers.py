@@ -1,4 +1,7 @@
-"""The three brokers as lab components: RabbitMQ and Redis from the OS, a Kafka-protocol broker from PyPI."""
+"""The three brokers as lab components: RabbitMQ and Redis from the OS, a Kafka-protocol broker from PyPI.
+
+Layer: components.
+"""
 from __future__ import annotations
 
 import os

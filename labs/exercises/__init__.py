@@ -1,4 +1,7 @@
-"""Exercise checkers, one module per lesson (lessonNN.py); importing this package registers them all."""
+"""Exercise checkers, one module per lesson (lessonNN.py); importing this package registers them all.
+
+Layer: exercises.
+"""
 import importlib
 import pkgutil
 

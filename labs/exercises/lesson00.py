@@ -1,4 +1,7 @@
-"""Lesson 00: read a component's log."""
+"""Lesson 00: read a component's log.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 from ..tools.check import NotYet, register_exercise

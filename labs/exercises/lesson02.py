@@ -1,48 +1,68 @@
-"""Lesson 02: make a flaky call reliable without duplicating side effects."""
+"""Lesson 02: make a flaky call reliable without duplicating its side effect, where the service
+offers no idempotency key: the notifications service stores every POST it receives. The lesson
+showed the key on orders; here the client has to find out for itself whether a lost call landed.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+
+import httpx
 
 from ..lessons import fallacies
 from ..clients import chaos
 from ..tools.check import NotYet, register_exercise
 
-ORDERS = 15
+MESSAGES = 12
+USER = "u5"
 SEED = 11  # a fixed fault schedule: every learner's function meets the same lost requests and answers
 
 
-@register_exercise("02.1", "make a flaky call reliable without charging twice", answer="reliable_order",
-                   needs=("orders", "chaos"))
-def check_reliable_order(reliable_order, lab) -> str:
-    if not callable(reliable_order):
-        raise NotYet("define a function `reliable_order(client)` that returns the order as a dict")
-    proxy = chaos.proxy(lab, "orders", name="orders-exercise-02", seed=SEED)
+@register_exercise("02.1", "make a flaky call reliable without sending twice", answer="send_once",
+                   needs=("notifications", "chaos"))
+def check_send_once(send_once, lab) -> str:
+    if not callable(send_once):
+        raise NotYet("define a function `send_once(client, user_id, message)` that returns the stored "
+                     "notification as a dict")
+    run = uuid.uuid4().hex[:8]
+    messages = [f"ticket {i} is confirmed ({run})" for i in range(MESSAGES)]
+    proxy = chaos.proxy(lab, "notifications", name="notifications-exercise-02", seed=SEED)
     proxy.add("reset_peer", timeout=0, toxicity=0.2, name="request lost")
     proxy.add("limit_data", bytes=10, toxicity=0.2, name="answer lost")
-    before = fallacies.balance(lab)
     returned, raised = [], []
     try:
         with fallacies.new_connection_per_call(proxy.url_for()) as client:
-            for _ in range(ORDERS):
+            for message in messages:
                 try:
-                    returned.append(reliable_order(client))
+                    returned.append(send_once(client, USER, message))
                 except Exception as exc:  # the learner's code may raise anything: report it
                     raised.append(exc)
     finally:
+        stats = proxy.stats()
         proxy.clear()
-    charged = fallacies.tickets_charged(lab, before)
+    with httpx.Client(base_url=lab.endpoint("notifications")["http"], timeout=10) as direct:
+        inbox = direct.get("/notifications", params={"user_id": USER}).raise_for_status().json()
+    stored = Counter(n["message"] for n in inbox if n["message"] in messages)
+    twice = sum(1 for m in messages if stored[m] > 1)
+    never = sum(1 for m in messages if stored[m] == 0)
     if raised:
         kinds = sorted({type(e).__name__ for e in raised})
-        raise NotYet(f"{len(raised)} of {ORDERS} calls raised ({', '.join(kinds)}) and were charged anyway "
-                     f"({charged} tickets paid for {ORDERS - len(raised)} returned orders): catch "
-                     "httpx.TransportError and try again")
-    if not all(isinstance(o, dict) and "id" in o for o in returned):
-        raise NotYet("return the order: the JSON body of the 201 answer, a dict with an 'id'")
-    if charged > ORDERS:
-        raise NotYet(f"the customer paid for {charged} tickets but wanted {ORDERS}: some retries placed a new "
-                     "order. Send an Idempotency-Key header, the same for every attempt at one order")
-    if len({o["id"] for o in returned}) != ORDERS or charged != ORDERS:
-        raise NotYet(f"{ORDERS} calls returned {len({o['id'] for o in returned})} distinct orders and "
-                     f"{charged} tickets were charged: each call must place one new order")
-    stats = proxy.stats()
-    return (f"{ORDERS} orders placed through {stats['resets']} resets and {stats['limited']} lost answers, "
-            f"{charged} tickets charged: none twice.")
+        landed = sum(1 for m in messages if stored[m])
+        raise NotYet(f"{len(raised)} of {MESSAGES} calls raised ({', '.join(kinds)}), yet {landed} messages "
+                     f"were stored: a broken connection does not say whether the message arrived. Catch "
+                     "httpx.TransportError and find out")
+    if twice:
+        raise NotYet(f"{twice} of {MESSAGES} messages were stored twice or more: a retry after a lost "
+                     "answer sent the message again. Before sending again, ask the service (GET "
+                     "/notifications?user_id=...) whether the message is already there: reading is safe "
+                     "to repeat")
+    if never:
+        raise NotYet(f"{never} of {MESSAGES} messages were never stored: when the request was lost, send it "
+                     "again")
+    if not all(isinstance(n, dict) and n.get("message") in messages and "id" in n for n in returned):
+        raise NotYet("return the stored notification: the JSON of the 201 answer, or the matching entry "
+                     "of the inbox, a dict with an 'id'")
+    return (f"{MESSAGES} messages sent through {stats['resets']} lost requests and {stats['limited']} lost "
+            f"answers: each stored exactly once.")

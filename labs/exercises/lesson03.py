@@ -1,5 +1,8 @@
 """Lesson 03: wrap a call with a timeout, a retry policy and a circuit breaker so it meets a budget
-under a seeded fault schedule."""
+under a seeded fault schedule.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,7 @@
-"""Lesson 04: design an endpoint that gives a screen everything it shows in one request."""
+"""Lesson 04: design an endpoint that gives a screen everything it shows in one request.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 from ..tools.check import NotYet, register_exercise

@@ -1,4 +1,7 @@
-"""Lesson 05: write a server-streaming RPC; the check serves it and calls it over the network."""
+"""Lesson 05: write a server-streaming RPC; the check serves it and calls it over the network.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import inspect

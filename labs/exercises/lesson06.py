@@ -1,4 +1,7 @@
-"""Lesson 06: fix an N+1 entity resolver with a DataLoader."""
+"""Lesson 06: fix an N+1 entity resolver with a DataLoader.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import contextlib

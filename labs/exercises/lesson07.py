@@ -1,4 +1,7 @@
-"""Lesson 07: a concerts client that keeps working while every instance moves to new ports."""
+"""Lesson 07: a concerts client that keeps working while every instance moves to new ports.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import threading

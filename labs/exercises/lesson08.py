@@ -1,4 +1,7 @@
-"""Lesson 08: the learner writes the gateway's rate-limit rule; each client must get its own budget."""
+"""Lesson 08: the learner writes the gateway's rate-limit rule; each client must get its own budget.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import uuid

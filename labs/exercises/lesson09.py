@@ -1,4 +1,7 @@
-"""Lesson 09: a payments consumer that charges once, however often the broker delivers."""
+"""Lesson 09: a payments consumer that charges once, however often the broker delivers.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import uuid

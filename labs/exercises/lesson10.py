@@ -1,4 +1,7 @@
-"""Lesson 10: a new subscriber joins without the publisher changing."""
+"""Lesson 10: a new subscriber joins without the publisher changing.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,7 @@
-"""Lesson 11: rebuild a projection (every user's balance) by replaying the order log."""
+"""Lesson 11: rebuild a projection (every user's balance) by replaying the order log.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 import uuid

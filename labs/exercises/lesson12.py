@@ -1,4 +1,7 @@
-"""Lesson 12: add the compensation that a saga needs once a step after the charge can fail."""
+"""Lesson 12: add the compensation that a saga needs once a step after the charge can fail.
+
+Layer: exercises.
+"""
 from __future__ import annotations
 
 from ..components.sagas import flows

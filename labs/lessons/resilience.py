@@ -1,8 +1,13 @@
 """Lesson 03's resilience experiments on the real users service: retry waves with and without jitter,
-a retry storm against a budget, a breaker under faults, bulkheads, timeouts and deadlines.
+a retry storm against a budget, a breaker under faults, bulkheads, timed calls.
 
     from labs.lessons import resilience as rx
+    rx.retry_waves(lab, lambda: tenacity.Retrying(...), clients=10)   # when each attempt started
     rx.retry_storm(lab, requests=50, attempts=4)          # calls that reached users, per request
+    rx.breaker_under_faults(lab, call, breaker, faults=[(0.4, 1.4)])  # `call` uses a pybreaker breaker
+
+The policies themselves (a tenacity Retrying, a pybreaker CircuitBreaker) are written in the
+lesson's cells and handed in; these functions run the schedule, count and record for the plots.
 
 Each puts its fault on `GET /users/{user_id}` with FaultRules, so the service itself counts the calls
 that reached it (a rule's `matched`): what a retry storm does to a dependency is measured there.
@@ -14,12 +19,13 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future
-
 from typing import Any, Callable, Sequence
 
+import pybreaker
+
 from ..runtime import args
-from ..tools.resilience import (MAX_POOL, MAX_WAIT_S, AttemptLog, Bulkhead, BulkheadFull, RecordedBreaker,
-                                RetryBudget, call_with_fallback, clock, retrying)
+from ..tools.resilience import (MAX_POOL, AttemptLog, BreakerLog, Bulkhead, BulkheadFull, RetryBudget, clock,
+                                retrying)
 
 USERS_ROUTE = "GET /users/{user_id}"
 
@@ -37,33 +43,47 @@ def get_user(client: Any, user_id: str = "u1") -> dict:
     return response.json()
 
 
-def retry_waves(lab: Any, jitter: bool, clients: int = 10, attempts: int = 4, base: float = 0.1,
-                seed: int = 3) -> AttemptLog:
+def retry_waves(lab: Any, make_policy: Callable[[], Any], label: str = "attempts", clients: int = 10) -> AttemptLog:
     """`clients` threads call users at the same moment while the link to it is down (a chaos proxy
-    refusing connections), each retrying with exponential backoff, with or without full jitter.
-    Returns when each attempt started. A refused connection fails in microseconds, so any spread
-    between the clients comes from the waits, not from a busy server answering them one by one."""
+    refusing connections), each through its own policy from `make_policy()` (a tenacity Retrying,
+    or anything called as `policy(fn, *args)`). Returns when each attempt started. A refused
+    connection fails in microseconds, so any spread between the clients comes from the waits, not
+    from a busy server answering them one by one."""
     import httpx
 
     from ..clients import chaos
 
     args.whole("clients", clients, 2, 100)
-    log = AttemptLog("full jitter" if jitter else "no jitter")
+    if not callable(make_policy):
+        raise ValueError(f"make_policy must be a function returning a retry policy, got {make_policy!r}")
+    log = AttemptLog(label)
     go = threading.Barrier(clients + 1)
 
-    def one_client(i: int) -> None:
-        policy = retrying(attempts, base=base, cap=MAX_WAIT_S, jitter=jitter, retry_on=httpx.HTTPError, log=log,
-                          seed=seed * 1000 + i)
+    def one_client() -> None:
+        policy, tries, waited = make_policy(), [0], [0.0]
+
+        def attempt() -> dict:
+            tries[0] += 1
+            log.record(tries[0])
+            return get_user(session)
+
+        def note_wait(state) -> None:  # tenacity's before_sleep: the wait it chose, before sleeping
+            waited[0] += state.next_action.sleep
+            log.due.append((waited[0], state.attempt_number + 1))
+
+        if hasattr(policy, "copy"):  # a tenacity Retrying: note its waits too
+            policy = policy.copy(before_sleep=note_wait)
+
         go.wait()
         try:
-            policy(get_user, session)
+            policy(attempt)
         except httpx.HTTPError:
             pass
 
     proxy = chaos.proxy(lab, "users", name="users-retry-waves")
     # One httpx client serves every thread (it is thread-safe): a client each would cost ~50 ms apiece.
     with users_client(lab, base_url=proxy.url_for()) as session, proxy.down():
-        threads = [threading.Thread(target=one_client, args=(i,), daemon=True) for i in range(clients)]
+        threads = [threading.Thread(target=one_client, daemon=True) for _ in range(clients)]
         for thread in threads:
             thread.start()
         log.started = clock()
@@ -97,43 +117,54 @@ def retry_storm(lab: Any, requests: int = 100, attempts: int = 4, budget: RetryB
             "succeeded": succeeded, "budget": repr(budget) if budget else "none"}
 
 
-def breaker_under_faults(lab: Any, breaker: RecordedBreaker, faults: Sequence[tuple[float, float]] = ((0.5, 1.7),),
-                         duration: float = 2.8, every: float = 0.02) -> dict[str, Any]:
-    """Call users every `every` seconds for `duration` seconds through `breaker`, with a fallback
-    (the last answer seen), while users fails every call inside the `faults` windows (seconds from
-    the start). Counts what the caller got and what reached users while it failed."""
+def breaker_under_faults(lab: Any, call: Callable[[], Any], breaker: pybreaker.CircuitBreaker,
+                         faults: Sequence[tuple[float, float]] = ((0.5, 1.7),), duration: float = 2.8,
+                         every: float = 0.02) -> tuple[dict[str, Any], BreakerLog]:
+    """Run `call()` (which goes through `breaker` and falls back when it fails) every `every`
+    seconds for `duration` seconds, while users fails every call inside the `faults` windows
+    (seconds from the start). Counts the answers (a dict marked `stale` is a fallback) and, at
+    users itself, the calls that reached it while it failed. Returns (counts, the breaker's log)."""
     from ..clients.faults import FaultRules
 
     args.seconds("duration", duration, 0.1, 60)
     args.seconds("every", every, 0.001, 10)
-    last_good: dict = {}
+    if not isinstance(breaker, pybreaker.CircuitBreaker):
+        raise ValueError(f"breaker must be a pybreaker.CircuitBreaker, got {breaker!r}")
+    log = BreakerLog()
+    breaker.add_listener(log)
     answered = fallbacks = attempted_in_faults = reached_in_faults = 0
-    with users_client(lab, timeout=1.0) as client, FaultRules(lab, "users") as rules:
-        last_good.update(get_user(client))
-        breaker.started = clock()
-        breaker.states[:] = [(0.0, breaker.state)]
-        breaker.calls.clear()
-        rule_id = None
-        while (now := clock() - breaker.started) < duration:
-            failing = any(since <= now < until for since, until in faults)
-            if failing and rule_id is None:
-                rule_id = rules.add(USERS_ROUTE, error_rate=1.0, http_status=503)
-            elif not failing and rule_id is not None:
+    try:
+        with FaultRules(lab, "users") as rules:
+            call()  # a first good answer, for the fallback to fall back on
+            log.started, log.let_through = clock(), 0
+            rule_id = None
+            while (now := clock() - log.started) < duration:
+                failing = any(since <= now < until for since, until in faults)
+                if failing and rule_id is None:
+                    rule_id = rules.add(USERS_ROUTE, error_rate=1.0, http_status=503)
+                elif not failing and rule_id is not None:
+                    reached_in_faults += rules.remove(rule_id)["matched"]
+                    rule_id = None
+                attempted_in_faults += failing
+                through = log.let_through
+                try:
+                    answer = call()
+                except Exception:  # noqa: BLE001  (a call without a fallback: counted as unanswered)
+                    answer = None
+                stale = isinstance(answer, dict) and answer.get("stale", False)
+                let_through = log.let_through > through
+                outcome = "rejected" if not let_through else "failed" if stale or answer is None else "ok"
+                log.calls.append((now, outcome))
+                answered += answer is not None
+                fallbacks += bool(stale)
+                time.sleep(max(0.0, every - (clock() - log.started - now)))
+            if rule_id is not None:
                 reached_in_faults += rules.remove(rule_id)["matched"]
-                rule_id = None
-            attempted_in_faults += failing
-            answer, used_fallback = call_with_fallback(lambda: breaker.call(get_user, client),
-                                                       lambda exc: dict(last_good, stale=True))
-            answered += bool(answer)
-            fallbacks += used_fallback
-            if not used_fallback:
-                last_good = answer
-            time.sleep(max(0.0, every - (clock() - breaker.started - now)))
-        if rule_id is not None:
-            reached_in_faults += rules.remove(rule_id)["matched"]
-    calls = len(breaker.calls)
-    return {"calls": calls, "answered": answered, "fallbacks": fallbacks, "calls_while_failing": attempted_in_faults,
-            "reached_users_while_failing": reached_in_faults, "states": breaker.states_seen()}
+    finally:
+        breaker.remove_listener(log)
+    return ({"calls": len(log.calls), "answered": answered, "fallbacks": fallbacks,
+             "calls_while_failing": attempted_in_faults, "reached_users_while_failing": reached_in_faults},
+            log)
 
 
 def bulkhead_demo(lab: Any, isolated: bool, slow_calls: int = 8, fast_calls: int = 6, threads: int = 4,
@@ -176,42 +207,18 @@ def bulkhead_demo(lab: Any, isolated: bool, slow_calls: int = 8, fast_calls: int
     return {"concerts_ms": sorted(timings["concerts"]), "users_ms": sorted(timings["users"]), "users_refused": refused}
 
 
-def httpx_timeout(lab: Any, timeout: float | None, stall_ms: int = 1500) -> dict[str, Any]:
-    """One call to users through a chaos proxy that holds every answer back `stall_ms`: with an httpx
-    timeout the caller gets an error after `timeout` s; without one it waits as long as the stall."""
+def timed(call: Callable[[], Any]) -> tuple[str, float]:
+    """(outcome, seconds) of one call: "answered", or the name of the timeout that ended it
+    (httpx's ReadTimeout, ..., or a gRPC status code such as DEADLINE_EXCEEDED)."""
+    import grpc
     import httpx
 
-    from ..clients import chaos
-
-    proxy = chaos.proxy(lab, "users")
     started = clock()
-    with users_client(lab, timeout=timeout, base_url=proxy.url_for()) as client, \
-            proxy.toxic("latency", latency=stall_ms):
-        try:
-            get_user(client)
-            outcome = "answered"
-        except httpx.TimeoutException as exc:
-            outcome = type(exc).__name__
-    return {"timeout_s": timeout, "outcome": outcome, "seconds": clock() - started}
-
-
-def grpc_deadline(lab: Any, deadline_s: float, slow_ms: float = 1000) -> dict[str, Any]:
-    """One GetUser RPC to a users service slowed by `slow_ms`, with a gRPC deadline of `deadline_s`."""
-    import grpc
-
-    from ..clients.faults import FaultRules
-    from ..protos import ticketing_pb2 as pb
-    from ..protos import ticketing_pb2_grpc as pb_grpc
-
-    args.seconds("deadline_s", deadline_s, 0.001, 60)
-    with grpc.insecure_channel(lab.endpoint("users")["grpc"]) as channel, FaultRules(lab, "users") as rules:
-        stub = pb_grpc.UsersStub(channel)
-        stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=5)  # connect first: time the call only
-        with rules.injected("/ticketing.v1.Users/GetUser", added_latency_ms=slow_ms):
-            started = clock()
-            try:
-                stub.GetUser(pb.GetUserRequest(user_id="u1"), timeout=deadline_s)
-                code = "OK"
-            except grpc.RpcError as exc:
-                code = exc.code().name
-            return {"deadline_s": deadline_s, "code": code, "seconds": clock() - started}
+    try:
+        call()
+        outcome = "answered"
+    except httpx.TimeoutException as exc:
+        outcome = type(exc).__name__
+    except grpc.RpcError as exc:
+        outcome = exc.code().name
+    return outcome, round(clock() - started, 2)

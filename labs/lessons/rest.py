@@ -12,6 +12,8 @@ bytes a screen costs counted.
     with rest.serve_app(app) as base_url: ...               # your FastAPI app on a loopback port
     with rest.serve_app_http2(app) as base_url: ...         # ... served over HTTP/1.1 and HTTP/2
     rest.measure_concurrently(base_url, "/concerts/c1", n=160, concurrency=16, http2=True)  # bench.Samples
+
+Layer: lessons.
 """
 from __future__ import annotations
 

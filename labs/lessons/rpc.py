@@ -9,6 +9,8 @@ concerts service, and what gRPC looks like to a plain HTTP client (its 5-byte me
     files = rpc.compile_proto(rpc.PROTO, out_dir)           # what grpcio-tools makes of a .proto
     old = rpc.message_classes(old_proto_text)               # an old contract's messages, side by side
     rpc.serve(servicer, add_to_server) as address           # a gRPC server in this process, on loopback
+
+Layer: lessons.
 """
 from __future__ import annotations
 

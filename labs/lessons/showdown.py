@@ -15,6 +15,8 @@
 The same concerts service answers all three (its FastAPI app and its gRPC server share one store),
 so what differs is only the protocol stack: HTTP/1.1 + JSON through httpx and uvicorn, HTTP/2 +
 protobuf through grpcio's C core, and a stream that stays open between questions.
+
+Layer: lessons.
 """
 from __future__ import annotations
 

@@ -1,36 +1,37 @@
-"""Lesson 03's two axes on real calls: what the caller does while it waits, and who takes the answer.
+"""Lesson 03's two axes, measured on real calls: what the caller does while it waits (blocking?), and
+which thread reads the answer (synchronous?).
 
-    blocking?     does the caller get control back before the answer arrives?
-    synchronous?  does the caller take the answer itself (a return value, or asking "done yet?"),
-                  or is the answer handed to code it registered (a callback, a resumed coroutine)?
+    blocking?     does the caller get control back before the answer arrives? Measured: units of
+                  the caller's own work that ran while the call was in flight.
+    synchronous?  does the caller receive the answer itself, as the return value of its own call?
+                  Measured: the thread that read the answer off the connection (an httpx event
+                  hook notes it) against the caller's thread. A Future or a callback means another
+                  thread read it and handed it over: asynchronous.
 
     from labs.lessons import sync_async as sa
-    client = httpx.Client(base_url=lab.endpoint("users")["http"])
-    sa.sync_blocking(client)                 # plain httpx: the caller does nothing until the answer
-    sa.sync_non_blocking(client, pool)       # a thread-pool future: the caller works and asks "done?"
-    await sa.async_blocking(async_client)    # asyncio: the coroutine waits, the thread runs others
-    sa.async_non_blocking(client, pool)      # a callback: the caller never waits for the answer
-    sa.plot_timelines([...])
+    client = httpx.Client(base_url=users_url, event_hooks={"response": [sa.note_reader]})
+    t = sa.Timeline("sync + blocking")
+    response = client.get("/users/u1"); t.answered(response); t.work(units=5)
+    t.blocking, t.synchronous          # measured: (True, True)
+    sa.plot_timelines([...]); sa.summary([...])
 
-Also the availability arithmetic of a chain of synchronous calls (computed and simulated here,
-measured on the ticketing services in the lesson).
+The demos themselves are written out in the lesson's cells; this module keeps the bookkeeping, the
+plot and the availability arithmetic of a chain of synchronous calls (measured on the ticketing
+services by measure_order_chain).
+
+Layer: lessons.
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
-
-import httpx
 
 from ..runtime import args
 
 clock = time.monotonic
 WORK_S = 0.01  # one unit of the caller's "other work": a 10 ms busy loop
-PATH = "/users/u1"
 
 
 def work(seconds: float = WORK_S) -> None:
@@ -40,127 +41,106 @@ def work(seconds: float = WORK_S) -> None:
         pass
 
 
+def note_reader(response: Any) -> None:
+    """An httpx response hook: note which thread read this answer, and when. It runs on the thread
+    that did the reading, whoever asked for the call."""
+    response.read_by, response.read_at = threading.get_ident(), clock()
+
+
 @dataclass
 class Timeline:
-    """What happened during one call, in seconds since it was sent."""
+    """What happened during one call, in seconds since the Timeline was made (just before sending)."""
     quadrant: str
     started: float = field(default_factory=clock)
-    answered_at: float = 0.0
-    answer_taken_by: str = ""  # "the caller" or "a callback" / "the event loop"
-    caller_work: list[tuple[float, float]] = field(default_factory=list)  # the caller's own code running
-    other_work: list[tuple[float, float]] = field(default_factory=list)   # other tasks on the caller's thread
+    caller: int = field(default_factory=threading.get_ident)  # the thread that made the call
+    answered_at: float | None = None
+    read_by: int | None = None        # the thread that read the answer off the connection
+    taken_by: str = ""                # how the answer reached code: "return value", "Future", "callback"
+    caller_work: list[tuple[float, float]] = field(default_factory=list)
     polls: list[float] = field(default_factory=list)
-    answer: Any = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def now(self) -> float:
         return clock() - self.started
 
-    def work_while_waiting(self) -> int:
-        """Units of the caller's own work that ran between sending and the answer."""
-        return sum(1 for start, _ in self.caller_work if start < self.answered_at)
+    def work(self, units: int = 1) -> None:
+        """Do `units` of the caller's own work (10 ms each), on the caller's thread, noted."""
+        for _ in range(units):
+            start = self.now()
+            work()
+            self.caller_work.append((start, self.now()))
 
-    def other_work_while_waiting(self) -> int:
-        return sum(1 for start, _ in self.other_work if start < self.answered_at)
+    def poll(self) -> None:
+        """The caller asked "is it there yet?" and was told no."""
+        self.polls.append(self.now())
+
+    def answered(self, response: Any = None, taken_by: str = "return value") -> None:
+        """The answer is in. With an httpx response, when and on which thread it was read come from
+        `note_reader`; without one (a raw socket read), it was read here and now."""
+        if response is not None and hasattr(response, "read_by"):
+            self.read_by, self.answered_at = response.read_by, response.read_at - self.started
+        else:
+            self.read_by, self.answered_at = threading.get_ident(), self.now()
+        self.taken_by = taken_by
+        self._done.set()
+
+    def wait_for_answer(self, timeout: float = 10.0) -> "Timeline":
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.quadrant}: no answer within {timeout:g} s")
+        return self
+
+    def work_while_waiting(self) -> int:
+        """Units of the caller's own work that started between sending and the answer."""
+        if self.answered_at is None:
+            raise ValueError(f"{self.quadrant}: the call has not been answered yet")
+        return sum(1 for start, _ in self.caller_work if start < self.answered_at)
 
     @property
     def blocking(self) -> bool:
+        """Measured: the caller did none of its own work while its call was in flight."""
         return self.work_while_waiting() == 0
 
     @property
     def synchronous(self) -> bool:
-        return self.answer_taken_by == "the caller"
+        """Measured: the answer was read on the caller's own thread, by its own call."""
+        return self.read_by == self.caller
 
 
-def _timed_work(timeline: Timeline, into: list) -> None:
-    start = timeline.now()
-    work()
-    into.append((start, timeline.now()))
+def summary(timelines: Sequence[Timeline]):
+    """One row per demo: what was measured, and the quadrant it puts the demo in."""
+    import pandas as pd
 
-
-def sync_blocking(client: httpx.Client, units_after: int = 5) -> Timeline:
-    """Plain httpx: the call returns the answer; until then the caller's next line cannot run."""
-    t = Timeline("sync + blocking")
-    t.answer = client.get(PATH).json()
-    t.answered_at, t.answer_taken_by = t.now(), "the caller"
-    for _ in range(units_after):  # the caller's other work has to wait until after the answer
-        _timed_work(t, t.caller_work)
-    return t
-
-
-def sync_non_blocking(client: httpx.Client, pool: ThreadPoolExecutor) -> Timeline:
-    """A thread-pool future: submit returns at once; the caller works and keeps asking "done yet?",
-    then takes the answer itself."""
-    t = Timeline("sync + non-blocking")
-    future = pool.submit(client.get, PATH)
-    future.add_done_callback(lambda _: setattr(t, "answered_at", t.now()))
-    while not future.done():
-        t.polls.append(t.now())
-        _timed_work(t, t.caller_work)
-    t.answer = future.result().json()
-    t.answer_taken_by = "the caller"
-    return t
-
-
-async def async_blocking(client: httpx.AsyncClient, others: int = 1) -> Timeline:
-    """asyncio: the coroutine stops at `await` until the answer (blocking, for it), but the thread is
-    free: the event loop runs other coroutines meanwhile, and hands the answer over by resuming it."""
-    t = Timeline("async + blocking")
-    answered = asyncio.Event()
-
-    async def other_task() -> None:
-        while not answered.is_set():
-            _timed_work(t, t.other_work)
-            await asyncio.sleep(0)  # let the loop look at the sockets between units
-
-    others_running = [asyncio.create_task(other_task()) for _ in range(others)]
-    response = await client.get(PATH)
-    t.answered_at, t.answer_taken_by = t.now(), "the event loop"
-    answered.set()
-    await asyncio.gather(*others_running)
-    t.answer = response.json()
-    return t
-
-
-def async_non_blocking(client: httpx.Client, pool: ThreadPoolExecutor, units: int = 60) -> Timeline:
-    """A callback: the caller registers what to do with the answer and goes on with its work; it
-    never waits for the answer, and never asks."""
-    t = Timeline("async + non-blocking")
-    handled = threading.Event()
-
-    def on_answer(future: Future) -> None:  # runs on the pool's thread, not the caller's
-        t.answered_at, t.answer_taken_by = t.now(), "a callback"
-        t.answer = future.result().json()
-        handled.set()
-
-    pool.submit(client.get, PATH).add_done_callback(on_answer)
-    for _ in range(units):
-        _timed_work(t, t.caller_work)
-    if not handled.wait(10):
-        raise TimeoutError("the callback did not run within 10 s")
-    return t
+    return pd.DataFrame([{
+        "demo": t.quadrant, "own work while waiting (10 ms units)": t.work_while_waiting(),
+        "'not yet' answers": len(t.polls),
+        "answer read on": "the caller's thread" if t.synchronous else "another thread",
+        "handed over as": t.taken_by,
+        "measured quadrant": f"{'sync' if t.synchronous else 'async'} + "
+                             f"{'blocking' if t.blocking else 'non-blocking'}",
+    } for t in timelines]).set_index("demo")
 
 
 def plot_timelines(timelines: Sequence[Timeline], title: str = "what the caller did while its call was in flight"):
-    """One row per quadrant: the request in flight, the caller's own work, other tasks' work, polls."""
+    """One row per demo: the request in flight, the caller's own work, its "not yet" polls."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.8 * len(timelines)))
     for row, t in enumerate(reversed(timelines)):
         y = row * 1.0
-        ax.broken_barh([(0, t.answered_at)], (y + 0.45, 0.3), color="tab:orange", alpha=0.6,
+        ax.broken_barh([(0, t.answered_at or 0)], (y + 0.45, 0.3), color="tab:orange", alpha=0.6,
                        label="request in flight" if row == 0 else None)
         ax.broken_barh([(s, e - s) for s, e in t.caller_work], (y + 0.05, 0.35), color="tab:green",
                        label="caller's own work" if row == 0 else None)
-        ax.broken_barh([(s, e - s) for s, e in t.other_work], (y + 0.05, 0.35), color="tab:blue",
-                       label="other coroutines' work" if t.other_work else None)
         if t.polls:
-            ax.scatter(t.polls, [y + 0.42] * len(t.polls), marker="|", color="black", s=40, label='"done yet?"')
-        ax.annotate(f"answer → {t.answer_taken_by}", (t.answered_at, y + 0.6), xytext=(4, 6),
-                    textcoords="offset points", fontsize=8)
+            ax.scatter(t.polls, [y + 0.42] * len(t.polls), marker="|", color="black", s=40,
+                       label='"not yet"')
+        who = "caller's thread" if t.synchronous else "another thread"
+        ax.annotate(f"answer read on the {who}, as a {t.taken_by}", (t.answered_at or 0, y + 0.6),
+                    xytext=(4, 6), textcoords="offset points", fontsize=9)
     ax.set_yticks([row + 0.4 for row in range(len(timelines))], [t.quadrant for t in reversed(timelines)])
     ax.set_xlabel("seconds since the call was sent")
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -179,16 +159,6 @@ def chain_availability(per_call: float, calls: int) -> float:
     _share("per_call", per_call)
     args.whole("calls", calls, 1, 10_000)
     return per_call ** calls
-
-
-def simulate_chain(per_call: float, calls: int, trials: int = 100_000, seed: int = 0) -> float:
-    """The share of `trials` simulated requests whose `calls` calls all succeeded."""
-    chain_availability(per_call, calls)  # same checks
-    args.whole("trials", trials, 1, 10_000_000)
-    import numpy as np  # a million draws: vectorised, or this cell would take seconds
-
-    draws = np.random.default_rng(seed).random((trials, calls))
-    return float((draws < per_call).all(axis=1).mean())
 
 
 # The hops one order depends on synchronously (notifications is not among them: an order whose
@@ -210,7 +180,8 @@ def measure_order_chain(lab: Any, error_rate: float, orders: int, seed: int = 1)
     placed, counts = 0, []
     with RestTicketing(lab) as shop:
         shop.reset()
-        ids = [(rules[service], rules[service].add(route, error_rate=error_rate, http_status=503, seed=seed + i))
+        status = {"http_status": 503} if error_rate else {}  # error_rate 0: a rule that only counts
+        ids = [(rules[service], rules[service].add(route, error_rate=error_rate, seed=seed + i, **status))
                for i, (service, route) in enumerate(ORDER_HOPS)]
         try:
             for _ in range(orders):

@@ -1,4 +1,7 @@
-"""Lesson 00's view of a lab: how long each component took to start and how much memory it holds."""
+"""Lesson 00's view of a lab: how long each component took to start and how much memory it holds.
+
+Layer: lessons.
+"""
 from __future__ import annotations
 
 

@@ -8,6 +8,8 @@ protoc runs from the repository root with `-I .`, so the generated modules impor
 as `from labs.protos import ticketing_pb2`: absolute imports that work from any working directory.
 The stubs are committed (learners need no compiler step); tests/test_protos_fresh.py fails when
 they no longer match the .proto files.
+
+Layer: protos.
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@
     service    a lab service written in Python                         doctor    what is missing, and the fix
     args       argument checks with one voice                          progress  progress bars, one switch
     waiting    poll_until (yes/no) and wait_ready (raises)             status    what runs, and who owns it
+    replicas   N copies of one component, each on its own ports          node      Node, and the pinned npm folders
+
+Layer: runtime.
 """
 from . import args
 from .component import ComponentSpec, Prerequisite, component_names, get_spec, register, state_root

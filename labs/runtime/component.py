@@ -1,4 +1,7 @@
-"""What a component is (a spec, registered by the components layer) and a running instance of it."""
+"""What a component is (a spec, registered by the components layer) and a running instance of it.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,7 @@
-"""`python -m labs doctor`: is everything the lab needs on this machine, and if not, the exact fix."""
+"""`python -m labs doctor`: is everything the lab needs on this machine, and if not, the exact fix.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import html

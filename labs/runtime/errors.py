@@ -1,4 +1,7 @@
-"""Errors the runtime raises. Each message names the component and what to do next."""
+"""Errors the runtime raises. Each message names the component and what to do next.
+
+Layer: runtime.
+"""
 
 
 class LabError(RuntimeError):

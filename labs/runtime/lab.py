@@ -1,4 +1,7 @@
-"""`Lab`: the handle a notebook holds on the components it started."""
+"""`Lab`: the handle a notebook holds on the components it started.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import atexit

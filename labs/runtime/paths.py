@@ -1,4 +1,7 @@
-"""Where the runtime keeps per-user state: data dirs, state files, port reservations, traces."""
+"""Where the runtime keeps per-user state: data dirs, state files, port reservations, traces.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,7 @@
-"""Free loopback ports. Every listener of the lab binds 127.0.0.1 only."""
+"""Free loopback ports. Every listener of the lab binds 127.0.0.1 only.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import atexit

@@ -1,4 +1,7 @@
-"""Readiness probes for the lab's own services: HTTP GET /health and the standard gRPC health check."""
+"""Readiness probes for the lab's own services: HTTP GET /health and the standard gRPC health check.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 

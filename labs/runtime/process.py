@@ -1,4 +1,7 @@
-"""One OS process of a component: spawned in its own session, logged to a file, stoppable as a group."""
+"""One OS process of a component: spawned in its own session, logged to a file, stoppable as a group.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import os

@@ -10,6 +10,8 @@ commands, removes the registered directories, and exits.
 
 Nothing on PyPI does this (prctl's PDEATHSIG is Linux-only and fires when the spawning
 *thread* exits), so it is written here; it uses only the standard library and psutil.
+
+Layer: runtime.
 """
 from __future__ import annotations
 

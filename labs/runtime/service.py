@@ -2,6 +2,8 @@
 
 The process is started as `python -m <module> --host 127.0.0.1 [--http-port P] [--grpc-port Q]`
 and is ready when GET /health answers 2xx and, with gRPC, the standard health check says SERVING.
+
+Layer: runtime.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The exact command that installs a missing OS package on the learner's kind of machine."""
+"""The exact command that installs a missing OS package on the learner's kind of machine.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,7 @@
-"""What runs on this machine for this user, from the state files components write when ready."""
+"""What runs on this machine for this user, from the state files components write when ready.
+
+Layer: runtime.
+"""
 from __future__ import annotations
 
 import json

@@ -12,6 +12,8 @@ Concurrency is threads calling the same `call` (so it must be thread-safe, as ht
 stub are): the callers share one client, the way a service's request handlers share one. Written
 here rather than taken from a load tester (locust, ghz) because a lesson needs the numbers in its
 own kernel as Python objects, against any callable, in a second or two.
+
+Layer: tools.
 """
 from __future__ import annotations
 

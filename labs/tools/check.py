@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
 GREEN, YELLOW, RED, RESET = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[0m"
+WIDTH = 100  # a claim line wraps here, between words
 _UNSET = object()
 
 
@@ -40,8 +42,20 @@ def _fmt(value: Any, unit: str) -> str:
     elif isinstance(value, int) and not isinstance(value, bool):
         text = f"{value:,}"
     else:
-        text = repr(value) if isinstance(value, str) else str(value)
+        text = repr(value) if isinstance(value, str) else str(_rounded(value))
     return f"{text} {unit}".rstrip()
+
+
+def _rounded(value: Any) -> Any:
+    """Floats inside lists, tuples and dicts to 3 significant digits: a measured 0.29649267800004964
+    says no more than 0.296, and reads worse."""
+    if isinstance(value, float):
+        return float(f"{value:.3g}")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: float | None = None,
@@ -77,7 +91,10 @@ def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: floa
         if hint:
             text += f"\n  {hint}"
         raise ClaimNotShown(text)
-    print(f"{GREEN}✔ {statement}{shown}{RESET}")
+    # Wrapped at word boundaries to the width of a notebook's code (100 characters): a long line
+    # left to the browser is broken wherever the output area ends, often in the middle of a word.
+    print(GREEN + textwrap.fill(f"✔ {statement}{shown}", WIDTH, subsequent_indent="  ",
+                                break_long_words=False, break_on_hyphens=False) + RESET)
 
 
 @dataclass

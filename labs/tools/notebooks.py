@@ -3,6 +3,8 @@
 A notebook's exercise cell starts with a line `# Exercise NN.K`; `solutions/<notebook>.py`
 holds the solution of each, in sections that start with the same line (`# %% Exercise NN.K`).
 The solution form is built from the two, so each exercise and its solution have one source.
+
+Layer: tools.
 """
 from __future__ import annotations
 

@@ -2,15 +2,16 @@
 fallbacks and bulkheads, each small enough to read in one go, with what a lesson needs to plot them.
 
     from labs import resilience as rz
-    retry = rz.retrying(attempts=4, base=0.1, jitter=True)      # tenacity: exponential backoff, full jitter
+    retry = rz.retrying(attempts=4, base=0.1, budget=rz.RetryBudget(0.1))  # tenacity, within a budget
     retry(client.get, "/users/u1")
-    breaker = rz.RecordedBreaker(fail_max=5, reset_timeout=0.5)  # pybreaker, every state change recorded
-    breaker.call(client.get, "/users/u1"); rz.plot_breaker(breaker)
+    log = rz.BreakerLog(); breaker.add_listener(log)             # a pybreaker breaker's states, noted
+    rz.plot_breaker(log)
     with rz.Bulkhead("users", max_concurrent=4) as users_pool:  # a bounded pool per dependency
         users_pool.submit(client.get, "/users/u1").result()
 
-Retries come from tenacity and the breaker from pybreaker (both well kept). Neither has a retry
-budget nor a bulkhead, so those two are written here, in a few lines each.
+Retries come from tenacity and the breaker from pybreaker (both well kept; lesson 03 writes its
+policies with them in its cells). Neither has a retry budget nor a bulkhead, so those two are
+written here, in a few lines each.
 
 Layer: tools (imports tenacity and pybreaker; the lesson 03 experiments that use these policies on the
 real services are in labs.lessons.resilience).
@@ -81,16 +82,23 @@ class RetryBudget:
 
 @dataclass
 class AttemptLog:
-    """When each attempt started, as (seconds since `started`, attempt number starting at 1)."""
+    """When each attempt started, as (seconds since `started`, attempt number starting at 1), and
+    when each was due by the policy's own waits: (the waits the retry policy chose before it, added
+    up, attempt number). The due times depend on the policy alone; the start times also on how
+    quickly a busy machine wakes each thread."""
     label: str = "attempts"
     started: float = field(default_factory=clock)
     attempts: list[tuple[float, int]] = field(default_factory=list)
+    due: list[tuple[float, int]] = field(default_factory=list)
 
     def record(self, attempt_number: int) -> None:
         self.attempts.append((clock() - self.started, attempt_number))
 
     def times_of(self, attempt_number: int) -> list[float]:
         return [t for t, n in self.attempts if n == attempt_number]
+
+    def due_of(self, attempt_number: int) -> list[float]:
+        return [t for t, n in self.due if n == attempt_number]
 
 
 def retrying(attempts: int = 4, base: float = 0.1, cap: float = 5.0, jitter: bool = True,
@@ -128,58 +136,31 @@ def retrying(attempts: int = 4, base: float = 0.1, cap: float = 5.0, jitter: boo
 STATES = ("closed", "half-open", "open")
 
 
-class RecordedBreaker(pybreaker.CircuitBreakerListener):
-    """A pybreaker circuit breaker that records its state changes and every call's outcome
-    ("ok", "failed", or "rejected" without reaching the dependency) for a plot.
+class BreakerLog(pybreaker.CircuitBreakerListener):
+    """A pybreaker listener that notes each state change and counts the calls the breaker let
+    through; a caller that knows when it called adds each call's outcome ("ok", "failed", or
+    "rejected" without reaching the dependency) to `.calls`, for plot_breaker.
 
-    enabled=False passes every call straight through (no breaker): the lesson's tests use it to show
-    that a claim about the breaker fails without one."""
+        breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=0.3)
+        log = BreakerLog(); breaker.add_listener(log)"""
 
-    def __init__(self, fail_max: int = 5, reset_timeout: float = 1.0, enabled: bool = True,
-                 exclude: Sequence[type[BaseException]] = ()):
-        args.whole("fail_max", fail_max, 1, 1000)
-        args.seconds("reset_timeout", reset_timeout, 0.01, 3600)
-        self.enabled = enabled
-        self.breaker = pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, listeners=[self],
-                                                exclude=list(exclude), throw_new_error_on_trip=False)
+    def __init__(self) -> None:
         self.started = clock()
         self.states: list[tuple[float, str]] = [(0.0, "closed")]
         self.calls: list[tuple[float, str]] = []
+        self.let_through = 0
 
-    def state_change(self, cb, old_state, new_state) -> None:  # pybreaker's listener hook
+    def before_call(self, cb, func, *args, **kwargs) -> None:  # pybreaker: a call goes through
+        self.let_through += 1
+
+    def state_change(self, cb, old_state, new_state) -> None:  # pybreaker: closed/open/half-open
         self.states.append((clock() - self.started, new_state.name))
-
-    @property
-    def state(self) -> str:
-        return self.breaker.current_state if self.enabled else "closed"
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        at = clock() - self.started
-        try:
-            result = self.breaker.call(fn, *args, **kwargs) if self.enabled else fn(*args, **kwargs)
-        except pybreaker.CircuitBreakerError:
-            self.calls.append((at, "rejected"))
-            raise
-        except Exception:
-            self.calls.append((at, "failed"))
-            raise
-        self.calls.append((at, "ok"))
-        return result
 
     def count(self, outcome: str, since: float = 0.0, until: float = float("inf")) -> int:
         return sum(1 for t, o in self.calls if o == outcome and since <= t < until)
 
     def states_seen(self) -> list[str]:
         return [s for _, s in self.states]
-
-
-def call_with_fallback(call: Callable[[], Any], fallback: Callable[[BaseException], Any],
-                       on: type[BaseException] | tuple[type[BaseException], ...] = Exception) -> tuple[Any, bool]:
-    """(the answer, True when it came from `fallback`): a degraded answer instead of an error."""
-    try:
-        return call(), False
-    except on as exc:
-        return fallback(exc), True
 
 
 # ---- bulkhead -----------------------------------------------------------------------------------------
@@ -260,7 +241,7 @@ def plot_attempts(logs: Sequence[AttemptLog], title: str = "when each client's a
     return fig
 
 
-def plot_breaker(breaker: RecordedBreaker, faults: Sequence[tuple[float, float]] = (),
+def plot_breaker(breaker: BreakerLog, faults: Sequence[tuple[float, float]] = (),
                  title: str = "circuit breaker state while the dependency fails"):
     """The breaker's state as a step line over time, each call as a dot (green ok, red failed,
     grey rejected without a network call), and the fault windows shaded."""

@@ -1,4 +1,7 @@
-"""One real request per component, to prove it answers in its own protocol."""
+"""One real request per component, to prove it answers in its own protocol.
+
+Layer: tools.
+"""
 from __future__ import annotations
 
 import time

@@ -10,6 +10,8 @@ from a throwaway certificate authority made by `trustme`.
 
 Written here because no maintained Python package offers an in-process TLS-terminating TCP relay
 (stunnel and Envoy are separate binaries that Binder cannot install).
+
+Layer: tools.
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ call the services make on its behalf, in their own processes) is appended as a s
 the session's trace directory. After the block the files are merged and filtered by the run's
 trace id. Services flush their spans as their calls finish, so the first look at `run.spans` waits
 until no new span of this run has arrived for a moment (at most `settle` seconds).
+
+Layer: tools.
 """
 from __future__ import annotations
 
@@ -286,6 +288,9 @@ def _bytes(n: int) -> str:
     return f"{n} B" if n < 10_000 else f"{n / 1000:.1f} kB" if n < 10_000_000 else f"{n / 1e6:.1f} MB"
 
 
+WIDE = '%%{init: {"sequence": {"useMaxWidth": false}}}%%'
+
+
 class Diagram:
     """A mermaid sequence diagram of spans; in a notebook it displays as the drawn diagram."""
 
@@ -374,7 +379,9 @@ class Diagram:
         return "\n".join(head + ["    " + line for line in lines])
 
     def _repr_markdown_(self) -> str:
-        return f"```mermaid\n{self.mermaid}\n```"
+        # Drawn at its natural width (a wide diagram scrolls sideways) rather than shrunk to the
+        # page, where a diagram of many participants came out in 8 px text.
+        return f"```mermaid\n{WIDE}\n{self.mermaid}\n```"
 
     def __str__(self) -> str:
         return self.mermaid

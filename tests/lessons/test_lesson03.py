@@ -1,105 +1,162 @@
-"""Lesson 03's checks prove their mechanisms: with the mechanism removed (no breaker, no jitter, no
-hidden wait, no budget, no bulkhead, no timeout) the same check fails. Each test runs the lesson's
-measurement with the mechanism off and asserts that the lesson's claim raises ClaimNotShown; the
-breaker, jitter and hidden-dependency tests also run it with the mechanism on, as a control."""
+"""Lesson 03's claims fail when the world differs. Each test runs the lesson's own cells (demo
+cells by their tag, claim cells by their `# Claim:` line) with one thing changed: the socket left
+blocking, the pool running calls on the caller's thread, the sender not waiting, no faults on the
+chain, no stall, no jitter, no budget, a breaker that never opens, one shared pool. The claim that
+depended on it must fail; where a run is cheap, the unchanged world passes first as a control."""
+import socket
 import time
+import types
+from concurrent.futures import Executor, Future
 
+import httpx
 import pytest
 
 import labs
-from labs import check
-from labs.lessons import handoff
+from labs import chaos, check
 from labs import resilience as rz
+from labs.clients.ticketing import RestTicketing
+from labs.lessons import handoff
 from labs.lessons import resilience as rx
+from labs.lessons import sync_async as sa
 
-NotShown = check.ClaimNotShown
+from labs.clients.faults import FaultRules
+
+from lesson_cells import _cells, assert_claim_fails, assert_claim_holds, run, run_demo
+
+LESSON = "03"
 
 
 @pytest.fixture(scope="module")
 def lab():
-    return labs.start("orders", "rabbitmq", progress=False)
+    return labs.start("orders", "rabbitmq", "chaos", progress=False)
 
 
-def claim_breaker_sheds_load(run):
-    check.claim("while users failed, few calls reached it", run["reached_users_while_failing"] / run["calls_while_failing"],
-                at_most=0.34, unit="of the calls made then")
+def namespace(lab, **extra) -> dict:
+    return {"lab": lab, "labs": labs, "check": check, "chaos": chaos, "sa": sa, "rx": rx, "rz": rz,
+            "handoff": handoff, "httpx": httpx, "time": time, **extra}
 
 
-def claim_breaker_cycles(breaker):
-    check.claim("the breaker opened, tried half-open, and closed again", breaker.states_seen(),
-                holds=lambda s: "open" in s and "half-open" in s and s[-1] == "closed")
+def test_the_quadrants_hold_as_written(lab):
+    ns = run_demo(LESSON, "quadrants", namespace(lab))
+    ns["quadrants"] = [ns["sync_blocking"], ns["sync_non_blocking"], ns["async_blocking"], ns["async_non_blocking"]]
+    assert_claim_holds(LESSON, "quadrants", ns)
+    assert len(ns["sync_non_blocking"].polls) >= 5
 
 
-def test_the_breaker_claims_fail_without_a_breaker(lab):
-    outage = [(0.4, 1.4)]
-    with_breaker = rz.RecordedBreaker(fail_max=5, reset_timeout=0.3)
-    run = rx.breaker_under_faults(lab, with_breaker, faults=outage, duration=2.2)
-    claim_breaker_sheds_load(run)
-    claim_breaker_cycles(with_breaker)
-    without = rz.RecordedBreaker(fail_max=5, reset_timeout=0.3, enabled=False)
-    run = rx.breaker_under_faults(lab, without, faults=outage, duration=2.2)
-    with pytest.raises(NotShown):
-        claim_breaker_sheds_load(run)
-    with pytest.raises(NotShown):
-        claim_breaker_cycles(without)
+def test_the_quadrants_claim_fails_when_the_socket_stays_blocking(lab, monkeypatch):
+    monkeypatch.setattr(socket.socket, "setblocking", lambda self, flag: None)  # the mode switch is lost
+    ns = run_demo(LESSON, "quadrants", namespace(lab))
+    ns["quadrants"] = [ns["sync_blocking"], ns["sync_non_blocking"], ns["async_blocking"], ns["async_non_blocking"]]
+    assert ns["sync_non_blocking"].polls == []
+    assert_claim_fails(LESSON, "quadrants", ns, "each demo lands in its quadrant")
 
 
-def claim_jitter_spreads(log):
-    check.claim("with full jitter they are spread out", rz.spread_ms(log.times_of(4)), at_least=60, unit="ms (std dev)")
+class OnTheCallersThread(Executor):
+    """A pool in name only: submit() runs the call at once, on the caller's thread."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
 
 
-def test_the_jitter_claim_fails_without_jitter(lab):
-    claim_jitter_spreads(rx.retry_waves(lab, jitter=True, clients=10, attempts=4, base=0.1))
-    with pytest.raises(NotShown):
-        claim_jitter_spreads(rx.retry_waves(lab, jitter=False, clients=10, attempts=4, base=0.1))
+def test_the_quadrants_claim_fails_when_the_pool_calls_on_the_callers_thread(lab):
+    ns = namespace(lab)
+    first = True
 
-
-def hidden_dependency(lab, outbox, wait):
-    started = time.monotonic()
-    try:
-        handoff.send_and_wait(outbox, lab, "u4", f"hidden {started}", deadline_s=1, wait=wait)
-        outcome = "delivered"
-    except handoff.HiddenDependencyTimeout:
-        outcome = "timed out"
-    return outcome, time.monotonic() - started
-
-
-def claim_hidden_dependency(outcome, seconds, deadline_s=1):
-    check.claim("the 'asynchronous' sender that waits for delivery failed like a synchronous call", outcome,
-                equals="timed out")
-    check.claim("and it held its caller for the whole deadline", seconds, at_least=deadline_s, unit="s")
+    def edit(source):
+        nonlocal first
+        if first:  # after the setup cell has made its pool, swap it for one that is not
+            first = False
+            return source + "\npool = OnTheCallersThread()"
+        return source
+    ns["OnTheCallersThread"] = OnTheCallersThread
+    run_demo(LESSON, "quadrants", ns, edit)
+    ns["quadrants"] = [ns["sync_blocking"], ns["sync_non_blocking"], ns["async_blocking"], ns["async_non_blocking"]]
+    assert ns["async_non_blocking"].synchronous  # the answer was read on the caller's thread
+    assert_claim_fails(LESSON, "quadrants", ns, "each demo lands in its quadrant")
 
 
 def test_the_hidden_dependency_claim_fails_when_the_sender_does_not_wait(lab):
     outbox = handoff.Outbox(lab, queue="test.lesson03.hidden")
     outbox.purge()
+    courier = handoff.Courier(lab, queue="test.lesson03.hidden").start()
+    not_waiting = types.SimpleNamespace(
+        send_and_wait=lambda *a, **kw: handoff.send_and_wait(*a, **kw, wait=False),
+        HiddenDependencyTimeout=handoff.HiddenDependencyTimeout,
+        delivered_messages=handoff.delivered_messages)
     lab.kill("notifications")
     try:
-        claim_hidden_dependency(*hidden_dependency(lab, outbox, wait=True))
-        with pytest.raises(NotShown):
-            claim_hidden_dependency(*hidden_dependency(lab, outbox, wait=False))
+        ns = run_demo(LESSON, "hidden", namespace(lab, outbox=outbox, courier=courier))
+        assert ns["hidden"] == {"notifications down": "timed out", "notifications up": "delivered"}  # control
+        lab.kill("notifications")
+        ns = run_demo(LESSON, "hidden", namespace(lab, outbox=outbox, courier=courier, handoff=not_waiting))
+        assert ns["hidden"]["notifications down"] == "delivered"
+        assert_claim_fails(LESSON, "hidden dependency", ns, "fails and succeeds with notifications")
     finally:
         labs.start("notifications", progress=False)
+        courier.stop()
         outbox.purge()
         outbox.close()
+
+
+def test_the_notifications_down_claim_fails_when_notifications_is_up(lab):
+    with RestTicketing(lab) as shop, httpx.Client(base_url=lab.endpoint("notifications")["http"]) as api:
+        order = shop.place_order("u2", "c2")
+        api.post("/notifications", json={"user_id": "u2", "message": "sync"}).raise_for_status()
+    assert_claim_fails(LESSON, "notifications down", namespace(lab, order=order, sync_outcome="sent",
+                                                               async_seconds=0.01))
+
+
+def test_the_chain_claim_fails_without_faults_on_the_hops(lab):
+    chain = sa.measure_order_chain(lab, error_rate=0.0, orders=30, seed=1)
+    assert chain["measured"] == 1.0
+    assert_claim_fails(LESSON, "chain", namespace(lab, chain=chain), "less available than its least")
+
+
+def test_the_timeouts_claim_fails_without_a_stall(lab):
+    ns = namespace(lab, users_faults=FaultRules(lab, "users"))
+    source = next(s for s in code_cells() if "stalled = chaos.proxy" in s)
+    run(source.replace("latency=1000", "latency=0").replace("added_latency_ms=1000", "added_latency_ms=0"), ns)
+    assert all(outcome == "answered" for outcome, _ in ns["timeouts"].values())
+    assert_claim_fails(LESSON, "timeouts", ns)
+
+
+def code_cells() -> list[str]:
+    return [c.source for c in _cells(LESSON)]
+
+
+def test_the_jitter_claim_fails_without_jitter(lab):
+    ns = run(next(s for s in code_cells() if s.startswith("import tenacity")), namespace(lab))
+    no_jitter = lambda: ns["retry_policy"](jitter=False)
+    ns["lockstep"] = rx.retry_waves(lab, no_jitter, label="no jitter")
+    ns["jittered"] = rx.retry_waves(lab, no_jitter, label="'full jitter' without jitter")
+    assert_claim_fails(LESSON, "jitter", ns, "with full jitter they are spread out")
 
 
 def test_the_retry_storm_claim_fails_without_a_budget(lab):
     naive = rx.retry_storm(lab, requests=30, attempts=4)
     assert naive["amplification"] == 4.0
-    with pytest.raises(NotShown):
-        check.claim("a retry budget keeps that close to 1 call per request", naive["amplification"], at_most=1.3, unit="x")
+    assert_claim_fails(LESSON, "retry storm", namespace(lab, naive=naive, budgeted=naive),
+                       "a retry budget keeps that close to 1")
+
+
+def test_the_breaker_claims_fail_when_the_breaker_never_opens(lab):
+    ns = namespace(lab, client=httpx.Client(base_url=lab.endpoint("users")["http"], timeout=1.0))
+    breaker_cell = next(s for s in code_cells() if s.startswith("import pybreaker"))
+    run(breaker_cell, ns)
+    run_demo(LESSON, "breaker", ns)
+    assert_claim_holds(LESSON, "breaker", ns)  # control: as written
+    run(breaker_cell.replace("fail_max=5", "fail_max=100_000"), ns)  # switched off: it never opens
+    run_demo(LESSON, "breaker", ns)
+    assert_claim_fails(LESSON, "breaker", ns, "opened, tried half-open")
+    ns["breaker_log"].states.append((9.9, "half-open"))  # even if the states passed, the load shows
+    ns["breaker_log"].states.append((9.9, "open"))
+    ns["breaker_log"].states.append((9.9, "closed"))
+    assert_claim_fails(LESSON, "breaker", ns, "few calls reached it")
 
 
 def test_the_bulkhead_claim_fails_with_one_shared_pool(lab):
     shared = rx.bulkhead_demo(lab, isolated=False, slow_ms=400)
-    with pytest.raises(NotShown):
-        check.claim("with a bulkhead per dependency, concerts stayed fast", max(shared["concerts_ms"]), at_most=150,
-                    unit="ms")
-
-
-def test_the_timeout_claim_fails_without_a_timeout(lab):
-    no_timeout = rx.httpx_timeout(lab, timeout=None, stall_ms=1000)
-    with pytest.raises(NotShown):
-        check.claim("with a 0.3 s httpx timeout it got an error instead, long before",
-                    (no_timeout["outcome"], no_timeout["seconds"] < 0.8), equals=("ReadTimeout", True))
+    assert_claim_fails(LESSON, "bulkhead", namespace(lab, shared=shared, isolated=shared),
+                       "with a bulkhead per dependency")

@@ -111,7 +111,8 @@ def test_diagram_nests_calls_in_time_order_with_response_labels():
 
 def test_diagram_displays_as_a_mermaid_block():
     d = trace.Diagram(ORDER)
-    assert d._repr_markdown_() == f"```mermaid\n{d.mermaid}\n```"
+    # drawn at its natural width, not shrunk to the page (wide diagrams stay readable)
+    assert d._repr_markdown_() == f"```mermaid\n{trace.WIDE}\n{d.mermaid}\n```"
     assert str(d) == repr(d) == d.mermaid
     assert d.participants == ["notebook", "orders", "users", "payments", "bank", "concerts", "notifications"]
 

@@ -277,3 +277,51 @@ def test_the_chart_marks_failures_in_red():
     img = matplotlib.image.imread(io.BytesIO(png_bad))
     red = ((img[..., 0] > 0.9) & (img[..., 1] < 0.2) & (img[..., 2] < 0.2)).sum()
     assert red > 20
+
+
+@pytest.mark.parametrize("typed", ["5000", "-5", "abc", "12.5", ""])
+def test_a_typed_value_outside_the_range_is_refused_with_the_range(proxy, typed):
+    box = widgets.fault_panel(proxy)
+    try:
+        box.entries["latency"].value = "100"
+        assert box.controls["latency"].value == 100 and box.controller.state()["latency_ms"] == 100
+        box.entries["latency"].value = typed
+        assert box.status.value == f"refused: latency must be a whole number from 0 to 2000 (ms), got {typed!r}"
+        assert box.entries["latency"].value == "100"  # the box shows the value in force again
+        assert box.controls["latency"].value == 100 and box.controller.state()["latency_ms"] == 100
+        assert "0–2000 ms" in box.controls["latency"].description  # the range is shown, not discovered
+        assert not box.controls["latency"].readout  # the slider's own readout would clamp silently
+    finally:
+        box.panel.close()
+
+
+def test_a_slider_move_shows_in_its_text_box_and_loss_refuses_150(proxy):
+    box = widgets.fault_panel(proxy)
+    try:
+        box.controls["jitter"].value = 7
+        assert box.entries["jitter"].value == "7"
+        box.entries["loss"].value = "150"
+        assert "loss must be a whole number from 0 to 100 (%), got '150'" in box.status.value
+        assert box.controller.state()["loss"] == 0 and box.entries["loss"].value == "0"
+        box.entries["loss"].value = "30"
+        assert box.controller.state()["loss"] == 0.3
+        box.panel.reset_button.click()
+        assert box.entries["loss"].value == "0"
+    finally:
+        box.panel.close()
+
+
+def test_the_chart_and_the_status_line_count_the_same_failures(proxy):
+    box = widgets.fault_panel(proxy, call=lambda: ping(proxy, timeout=1.0), interval_s=0.01)
+    try:
+        box.controller.set_loss(0.5)
+        box.controller.start_load(box.panel.call, 0.01)
+        time.sleep(1.0)
+        box.controller.stop_load()
+        box.panel.refresh()
+        samples, summary = box.controller.snapshot()
+        failed_in_view = sum(ms is None for _, ms in samples)
+        assert summary["errors"] >= 5 and failed_in_view == summary["errors"]
+        assert f"{summary['errors']} failed since it started" in box.status.value
+    finally:
+        box.panel.close()

@@ -8,4 +8,6 @@
     keys.py       the session's token-issuer key pair and the JWKS the gateway verifies with
     spans.lua     the gateway's spans for labs.trace (runs inside Envoy)
     bff.py        the mobile backend-for-frontend service
+
+Layer: components.
 """

@@ -9,4 +9,6 @@
     node.py         which Node runs the gateway; `npm ci` of its pinned packages
     gateway/        the gateway: package.json + lockfile, gateway.mjs (Hive Gateway's runtime)
     components.py   registers users-graph, orders-graph and graphql (the gateway)
+
+Layer: components.
 """

@@ -5,4 +5,6 @@ follows the registry (haproxy + pool_sync) and DNS names built from it (dns + dn
     haproxy     labs.start("haproxy"): server-side discovery  registrant  one registration as a process
     dns         labs.start("dns"): A and SRV records          pool_sync   registry -> HAProxy's server slots
     dns_server  the DNS server process (dnslib)
+
+Layer: components.
 """

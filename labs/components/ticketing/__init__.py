@@ -8,4 +8,6 @@
     clients.py     what lessons use: RestTicketing(lab), GrpcTicketing(lab), Monolith()
     faults.py      FaultRules(lab, name): L7 faults (HTTP status, gRPC code, latency) per route/method
     components.py  registers the five services with the lab runtime
+
+Layer: components.
 """

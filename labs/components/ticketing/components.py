@@ -1,4 +1,7 @@
-"""The five ticketing services as lab components: `labs.start("orders")` starts all five."""
+"""The five ticketing services as lab components: `labs.start("orders")` starts all five.
+
+Layer: components.
+"""
 from __future__ import annotations
 
 import sys

@@ -7,6 +7,8 @@ change from method calls to network calls.
 The flow needs four collaborators (users, concerts, payments, notifications). It only knows them
 by the methods it calls (the *Port protocols below): a local store satisfies them, and so does
 an adapter that calls a remote service over REST or gRPC (see remote.py).
+
+Layer: components.
 """
 from __future__ import annotations
 

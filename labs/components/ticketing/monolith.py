@@ -4,6 +4,8 @@
     order = shop.place_order("u1", "c1")   # microseconds: nothing crosses a network
 
 Lesson 01 times this against the same flow over REST and gRPC.
+
+Layer: components.
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ kinds turn the wire's errors back into the domain's (`NotFound`, `Conflict`, `In
 
 Clients and channels are built once and kept: a new httpx.Client costs ~50 ms (its TLS
 context), a new gRPC channel a TCP and HTTP/2 handshake. Calls are traced (labs.tracing).
+
+Layer: components.
 """
 from __future__ import annotations
 

@@ -5,6 +5,8 @@
 The lab runtime starts it like this (components.py) and gives it the addresses of the services it
 calls in LABS_DEPENDENCIES. gRPC starts first, in its own thread pool, so by the time /health
 answers (the runtime's readiness probe) both faces of the service are up.
+
+Layer: components.
 """
 from __future__ import annotations
 

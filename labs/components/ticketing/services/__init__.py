@@ -1,6 +1,8 @@
 """The five ticketing services, each a FastAPI app and a gRPC server over one domain store.
 
 `BUILDERS[name](dependencies)` assembles a service; `labs.components.ticketing.serve` runs it.
+
+Layer: components.
 """
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ One error vocabulary, two transports:
     Conflict       409    FAILED_PRECONDITION  sold out, balance too low
     Unavailable    503    UNAVAILABLE          payments was killed (not the caller's fault)
     (a bug)        500    INTERNAL             logged with its traceback; the answer never has one
+
+Layer: components.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The concerts service: what is on, and who holds which seat."""
+"""The concerts service: what is on, and who holds which seat.
+
+Layer: components.
+"""
 from __future__ import annotations
 
 import dataclasses

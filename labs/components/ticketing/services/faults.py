@@ -9,6 +9,8 @@
 On a matching call every matching rule counts it and draws from its own random sequence (so a
 seeded rule's sequence does not depend on other rules); the call waits the sum of their latencies,
 then the first rule whose draw failed answers with its error.
+
+Layer: components.
 """
 from __future__ import annotations
 

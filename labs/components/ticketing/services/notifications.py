@@ -1,4 +1,7 @@
-"""The notifications service: messages to customers (recorded here instead of e-mailed)."""
+"""The notifications service: messages to customers (recorded here instead of e-mailed).
+
+Layer: components.
+"""
 from __future__ import annotations
 
 from typing import Annotated

@@ -2,6 +2,8 @@
 
 The flow is domain.OrderService, the same code the Monolith runs. Here its collaborators are
 remote: the REST API's calls go out over REST, the gRPC API's over gRPC.
+
+Layer: components.
 """
 from __future__ import annotations
 

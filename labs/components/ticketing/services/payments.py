@@ -2,6 +2,8 @@
 
 Its REST API calls users over REST and its gRPC API calls users over gRPC, so each transport is
 used all the way down.
+
+Layer: components.
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The users service: who the customers are and how many credits they have."""
+"""The users service: who the customers are and how many credits they have.
+
+Layer: components.
+"""
 from __future__ import annotations
 
 from typing import Annotated
