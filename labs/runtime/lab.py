@@ -53,8 +53,7 @@ class _Session:
         spec = get_spec(name)
         if "replicas" in options:
             from .replicas import create
-            # The docker backend runs one container per component: replicas run as local processes there.
-            return create(spec, options, self.reaper, "local")
+            return create(spec, options, self.reaper, backend)
         if backend == "local":
             return LocalComponent(spec, options, self.reaper)
         from .docker import DockerComponent, runs_in_docker  # only when asked for: it needs a Docker engine
