@@ -29,7 +29,7 @@ def start_all(round_: str) -> None:
     print("   " + "  ".join(f"{name} {seconds:.1f}" for name, seconds in ready.items()))
     started = time.perf_counter()
     lab.stop()
-    print(f"   lab.stop() (compose down of {len(ready)} projects in parallel): {time.perf_counter() - started:.1f} s")
+    print(f"   lab.stop() (in parallel; compose down for the containerised ones): {time.perf_counter() - started:.1f} s")
 
 
 def compose_up_wait() -> None:
