@@ -155,3 +155,97 @@ def card(outcome_id: str, evidence: Evidence | None = None) -> str:
         lines.append(f"* nothing recorded from lesson {main} yet: run [{file}]({NOTEBOOKS}/{file}) in "
                      f"JupyterLab and come back; every claim that passes there is kept as your evidence.")
     return "\n".join(lines)
+
+
+# ---- the close of the course ------------------------------------------------------------------------
+
+COURSE: dict[str, tuple[str, str, str]] = {   # lesson -> (what it showed, choose otherwise when, its style)
+    "00": ("every component starts on loopback, answers, dies with the kernel, comes back",
+           "-", "the lab"),
+    "01": ("the same order as method calls and over the network: at least 100x slower, six calls in a row, "
+           "and a stopped service breaks it", "the parts change together, chat in loops, or share a transaction",
+           "method call vs network call"),
+    "02": ("loss, latency, bandwidth, sniffing, moving services, mismatched timeouts, cost and contracts, "
+           "each measured through a fault proxy", "never: the network is always there", "the eight fallacies"),
+    "03": ("blocking vs synchronous; a hand-off survives a receiver that is down; N synchronous calls are "
+           "available p^N; timeouts, retries with jitter, budgets, breakers, bulkheads",
+           "the caller needs the answer now, or would wait for the result anyway", "sync vs async"),
+    "04": ("verbs, status codes, idempotency keys, under- and over-fetching counted in requests and bytes",
+           "hot internal calls (gRPC), screens needing many resources (BFF, GraphQL)", "REST"),
+    "05": ("a compiled contract, four call patterns, deadlines, one HTTP/2 connection for many calls, "
+           "faster and smaller than REST here", "browsers and partners, small teams, curl-first debugging", "gRPC"),
+    "06": ("one request for a screen, exactly its fields; N+1 counted and removed by a DataLoader; "
+           "HTTP 200 with errors", "simple CRUD, cache-heavy reads, service-to-service calls", "GraphQL federation"),
+    "07": ("a registry with leases; a dead instance listed until its TTL; client- vs server-side discovery; "
+           "DNS's stale window", "Kubernetes already does it; a few fixed hosts", "service discovery"),
+    "08": ("REST outside, gRPC inside; tokens checked once; per-client limits; a BFF turning three phone "
+           "round trips into one; the gateway as a single point of failure",
+           "between your own services; as the home of business logic", "API gateway"),
+    "09": ("one message to one consumer; acks and redelivery; durable + persistent + confirms: nothing lost "
+           "across a restart; dead letters; FIFO", "the caller needs the answer; several services need "
+           "the message; replay", "message queue"),
+    "10": ("one event to every subscriber; Redis pub/sub loses what nobody heard; a queue per service keeps it",
+           "exactly-once work, history, an answer", "event broker"),
+    "11": ("records kept after reading; keys, partitions, groups and offsets; replay rebuilds state; "
+           "duplicates after a crash, removed by an idempotent consumer",
+           "plain fan-out or work queues; no one to run a cluster", "a log (Kafka)"),
+    "12": ("the same saga choreographed and orchestrated, compensations, the outbox closing the dual-write gap, "
+           "an orchestrator surviving its crash", "a single service and a single database",
+           "choreography vs orchestration"),
+    "13": ("your design, run under faults: what sits on the synchronous path decides what fails",
+           "-", "choosing"),
+}
+
+
+def course_recap(evidence: Evidence | None = None):
+    """Every lesson in one table: what it showed, when to choose otherwise, and what you proved there."""
+    import pandas as pd
+    latest = Evidence(evidence or []).latest()
+    rows = []
+    for number, (showed, otherwise, style) in COURSE.items():
+        mine = [e for e in latest if e.lesson == number]
+        proved = f"{len(mine)} claims, last run {max(e.when for e in mine)[:10]}" if mine else "not run yet"
+        rows.append({"lesson": f"{number} · {LESSONS[number][1]}", "style": style, "what it showed": showed,
+                     "choose something else when": otherwise, "your evidence": proved})
+    return pd.DataFrame(rows).set_index("lesson")
+
+
+MESSAGING = {  # lessons 09-11's comparison, every column filled in
+    "one message reaches": ("one consumer of the queue", "every subscriber listening at that moment",
+                            "every bound queue: one copy per service", "every consumer group; one member in each"),
+    "a subscriber that is offline": ("its messages wait in the queue", "misses them, silently",
+                                     "its own queue keeps them until it is back",
+                                     "resumes from its group's committed offset"),
+    "a subscriber that arrives later": ("gets only what is still queued", "gets nothing earlier",
+                                        "gets what arrives after its queue is bound",
+                                        "can read from offset 0 or from a point in time"),
+    "after delivery": ("deleted on ack", "nothing was ever stored", "deleted on ack, per queue",
+                       "kept until retention (the lab's broker never deletes)"),
+    "order": ("FIFO per queue (lost with competing consumers)", "as published, per connection",
+              "FIFO per queue", "per partition, so per key"),
+    "a consumer that crashes mid-message": ("redelivered to another consumer", "the message is gone",
+                                            "redelivered from that service's queue",
+                                            "re-read from the last committed offset"),
+    "sharing work": ("any number of competing consumers", "none: each subscriber gets all",
+                     "competing consumers on each service's queue", "at most one member per partition"),
+    "duplicates": ("yes, after a redelivery: make consumers idempotent", "no redelivery, so no duplicates",
+                   "yes, as with a queue", "yes, after a crash before the commit: idempotent consumers"),
+}
+MESSAGING_COLUMNS = ("message queue (09)", "event broker: Redis pub/sub (10)",
+                     "event broker: a queue per service (10)", "log: Kafka (11)")
+
+
+def messaging_table(evidence: Evidence | None = None):
+    """Lessons 09-11's comparison completed, with a row of your own figures from each lesson."""
+    import pandas as pd
+    table = {column: {aspect: cells[i] for aspect, cells in MESSAGING.items()}
+             for i, column in enumerate(MESSAGING_COLUMNS)}
+    latest = Evidence(evidence or []).latest()
+    for column, (number, words) in zip(MESSAGING_COLUMNS, (("09", ("lost across", "restart")),
+                                                           ("10", ("lost every event", "while settlement")),
+                                                           ("10", ("kept all", "every one of them")),
+                                                           ("11", ("replay", "rebuilt")))):
+        found = [e for e in latest if e.lesson == number and any(w in e.claim for w in words)]
+        table[column]["your run"] = (f"✔ {found[-1].claim} ({found[-1].figure()})" if found
+                                     else f"run lesson {number} to see your figure here")
+    return pd.DataFrame(table)
