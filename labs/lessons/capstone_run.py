@@ -43,6 +43,7 @@ from .capstone_wiring import USER, Destinations, Shop
 SCHEDULE = {"outage": (0.25, 0.60), "rebuild_at": 0.5, "payments_error_rate": 0.05,
             "settlement_latency_ms": 40, "notifications_latency_ms": 10}
 ORDERS = 100                 # per run, before LABS_BENCH_SCALE
+MIN_ORDERS = 40              # fewer would leave a dozen orders in the outage: too few to read a share from
 ORDERS_PER_S = 20            # the pace: 100 orders take 5 s
 CLIENTS = 4
 DRAIN_MAX_S = 8.0            # consumers get at most this long to catch up after the last order
@@ -250,7 +251,7 @@ def run(lab: Any, design: Any, seed: int = 13, orders: int | None = None, label:
     design = check_wirable(design, lab)
     schedule = _schedule(schedule)
     args.whole("seed", seed, 0, 2**31)
-    count = args.whole("orders", orders if orders is not None else bench.scaled(ORDERS), 10, 2000)
+    count = args.whole("orders", orders if orders is not None else max(MIN_ORDERS, bench.scaled(ORDERS)), 10, 2000)
     duration = count / ORDERS_PER_S
     began = time.monotonic()
     office = backoffice.start()
@@ -279,7 +280,7 @@ def run(lab: Any, design: Any, seed: int = 13, orders: int | None = None, label:
     return report
 
 
-def one_order(lab: Any, design: Any, key: str = "o-one", wait_s: float = 3.0) -> Any:
+def one_order(lab: Any, design: Any, key: str = "o-one", wait_s: float = 3.0, label: str = "") -> Any:
     """One order of `design`, no faults, recorded: `.diagram()` draws what waited on what. Waits up to
     `wait_s` for the hand-offs to be delivered, so the consumers' side is in the drawing too."""
     design = check_wirable(design)
@@ -290,12 +291,17 @@ def one_order(lab: Any, design: Any, key: str = "o-one", wait_s: float = 3.0) ->
     proxies = _proxies(lab)
     destinations = Destinations(lab, office, proxies["http"].url_for())
     shop = Shop(lab, design, destinations, proxies["grpc"].url_for()).start()
+
+    def delivered_everywhere() -> bool:
+        return all(key in ids for ids in destinations.delivered().values())
+
     try:
-        with trace.record(f"one order: {design!r}"[:120]) as recording:
+        with trace.record(f"one order{': ' + label if label else ''}") as recording:
             outcome = shop.place(key)
+            # Ask from outside the trace (a fresh context), so the asking is not drawn.
+            outside = contextvars.Context()
             deadline = time.monotonic() + wait_s
-            while outcome["ok"] and time.monotonic() < deadline and \
-                    not all(key in ids for ids in destinations.delivered().values()):
+            while outcome["ok"] and time.monotonic() < deadline and not outside.run(delivered_everywhere):
                 time.sleep(0.1)
     finally:
         shop.close()

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import tracing
 from ..clients import kafka as lk
@@ -44,6 +45,7 @@ USER, CONCERT = "u1", "c1"   # a customer with a large balance, a concert with m
 POST_PAYMENT = ("notify", "record_settlement", "seat_changes")
 RETRY_S = 0.2                # a consumer whose service is down tries again after this long
 TIMEOUT_S = 2.0
+PUBLISHERS = 4               # channels per broker hand-off: one per client thread of the run
 
 
 def _ids_in(texts: list[str]) -> list[str]:
@@ -113,25 +115,33 @@ class SyncHop:
 
 
 class _RabbitHop:
-    """Publishing with confirms on a channel per thread (pika connections are not thread-safe)."""
+    """Publishing with confirms on channels taken from a small pool, opened before the first order
+    (pika connections are not thread-safe: one publisher at a time per channel)."""
 
-    def __init__(self, lab: Any, flow: str, subscribers: dict[str, Callable[[str, dict], None]], run_id: str):
+    def __init__(self, lab: Any, flow: str, subscribers: dict[str, Callable[[str, dict], None]], run_id: str,
+                 publishers: int = PUBLISHERS):
         self.lab, self.flow, self.subscribers = lab, flow, subscribers
         self.name = f"capstone.{run_id}.{flow}"
-        self._local = threading.local()
+        self.publishers = publishers
+        self._pool: queue.Queue = queue.Queue()
         self._connections: list = []
-        self._lock = threading.Lock()
         self.workers: dict[str, rabbit.Worker] = {}
 
-    def _channel(self) -> Any:
-        ch = getattr(self._local, "channel", None)
-        if ch is None or ch.is_closed:
+    def _open_publishers(self) -> None:
+        for _ in range(self.publishers):
             connection = rabbit.connect(self.lab)
-            ch = self._local.channel = connection.channel()
+            ch = connection.channel()
             ch.confirm_delivery()  # publish returns once RabbitMQ has stored the message
-            with self._lock:
-                self._connections.append(connection)
-        return ch
+            self._connections.append(connection)
+            self._pool.put(ch)
+
+    @contextlib.contextmanager
+    def _channel(self) -> Iterator[Any]:
+        ch = self._pool.get(timeout=30)
+        try:
+            yield ch
+        finally:
+            self._pool.put(ch)
 
     def _handler(self, deliver: Callable[[str, dict], None]) -> Callable[[Any], None]:
         def handle(delivery: Any) -> None:
@@ -178,9 +188,11 @@ class QueueHop(_RabbitHop):
         with rabbit.channel(self.lab) as ch:
             rabbit.fresh_queue(ch, self.name, durable=True)
         self.workers = {name: self._worker(self.name, name) for name in self.subscribers}
+        self._open_publishers()
 
     def send(self, key: str, data: dict) -> None:
-        rabbit.publish(self._channel(), self.name, {"id": key, "data": data}, persistent=True, sender=CALLER)
+        with self._channel() as ch:
+            rabbit.publish(ch, self.name, {"id": key, "data": data}, persistent=True, sender=CALLER)
 
     def _cleanup(self, ch: Any) -> None:
         ch.queue_delete(self.name)
@@ -194,9 +206,11 @@ class EventHop(_RabbitHop):
             events.declare_topic(ch, self.name)
             self.queues = {name: events.subscribe(ch, self.name, name) for name in self.subscribers}
         self.workers = {name: self._worker(queue, name) for name, queue in self.queues.items()}
+        self._open_publishers()
 
     def send(self, key: str, data: dict) -> None:
-        events.publish_event(self._channel(), self.name, {"id": key, "data": data}, sender=CALLER)
+        with self._channel() as ch:
+            events.publish_event(ch, self.name, {"id": key, "data": data}, sender=CALLER)
 
     def _queue_of(self, subscriber: str) -> str:
         return self.queues[subscriber]
@@ -279,6 +293,7 @@ class KafkaHop:
 
     def start(self) -> None:
         lk.create_topic(self.lab, self.topic, partitions=1)
+        self.producer.partitions_for(self.topic)  # the topic's metadata now, not on the first order
         self.readers = {name: self._reader(name, f"{self.topic}-{name}") for name in self.subscribers}
         for reader in self.readers.values():
             reader.wait_joined()
@@ -337,6 +352,8 @@ class Shop:
     def start(self) -> "Shop":
         for hop in self.hops.values():
             hop.start()
+        self.users.get_user(USER)  # connect before the first order, whatever the design
+        self.concerts.get_concert(CONCERT)
         return self
 
     def place(self, key: str) -> dict[str, Any]:
