@@ -38,7 +38,7 @@ def main() -> int:
     import labs
     from labs.lessons import capstone
 
-    lab = labs.start(*capstone.NEEDS, "chaos", progress=False)
+    lab = labs.start(*capstone.NEEDS, progress=False)
     designs = {"stub (all synchronous)": capstone.ALL_SYNCHRONOUS, "solution": solution_design()}
     reports: dict[str, list] = {label: [] for label in designs}
     for _ in range(RUNS):

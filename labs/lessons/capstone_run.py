@@ -49,7 +49,7 @@ CLIENTS = 4
 DRAIN_MAX_S = 8.0            # consumers get at most this long to catch up after the last order
 DRAIN_QUIET_S = 1.5          # ... and stop being waited for once nothing moved for this long
 PHONE_RTT_MS = 50            # the phone's network, on each of its requests
-NEEDS = ("gateway", "orders", "rabbitmq", "kafka")
+NEEDS = ("gateway", "orders", "rabbitmq", "kafka", "chaos")
 _last: list[Report] = []
 
 

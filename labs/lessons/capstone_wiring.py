@@ -316,6 +316,12 @@ class KafkaHop:
     def close(self) -> None:
         for reader in self.readers.values():
             reader.stop()
+        with contextlib.suppress(Exception):  # a run's topic is of no use to the next one
+            admin = lk.admin(self.lab)
+            try:
+                admin.delete_topics([self.topic])
+            finally:
+                admin.close()
 
 
 class Shop:

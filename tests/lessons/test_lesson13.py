@@ -29,7 +29,7 @@ def short_runs(monkeypatch):
 
 @pytest.fixture(scope="module")
 def lab():
-    return labs.start(*capstone.NEEDS, "chaos", progress=False)
+    return labs.start(*capstone.NEEDS, progress=False)
 
 
 # ---- the design, without a lab ----------------------------------------------------------------------
