@@ -42,11 +42,19 @@ _LAZY = {
     "trace": "labs.tools.trace",
     "widgets": "labs.tools.widgets",
 }
-__all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "component_names", "doctor", "start", *_LAZY]
+__all__ = ["Lab", "LabError", "StartError", "UnknownComponent", "component_names", "doctor", "evidence", "start",
+           *_LAZY]
 
 # The exercises sit above the tools that check them, so tools.check cannot import them; it asks
 # this loader the first time an exercise is looked up.
 _check.set_exercise_loader(lambda: importlib.import_module("labs.exercises"))
+
+
+def evidence(lesson: Any = None):
+    """The claims you saw pass, kept between sessions (of one lesson: `labs.evidence("09")`); see
+    labs.tools.evidence. `.latest()` keeps the last run of each claim, `.table()` shows them."""
+    from .tools import evidence as store
+    return store.read(lesson)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
-"""Command line: `python -m labs up|status|doctor|clean|npm`."""
+"""Command line: `python -m labs up|status|doctor|clean|npm|evidence`."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -68,6 +69,38 @@ def _cmd_npm(args: argparse.Namespace) -> int:
     return node.main([args.action])
 
 
+def _lesson_arg(value: str) -> str:
+    from .tools.evidence import check_lesson
+    try:
+        return check_lesson(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from .tools import evidence
+    where = evidence.path()
+    if args.clear:
+        print(f"removed {evidence.clear()} recorded line(s) from {where}" if where else
+              "LABS_EVIDENCE_FILE=off: nothing is recorded, nothing to clear")
+        return 0
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", evidence.EvidenceWarning)
+        found = evidence.read(args.lesson).latest()
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(e) for e in found]))
+        return 0
+    print(f"evidence file: {where or 'none (LABS_EVIDENCE_FILE=off)'}")
+    if not found:
+        print("no claims recorded yet: run a lesson's notebook in JupyterLab (or call check.lesson(\"NN\") in it)")
+    for e in found:
+        print(f"{e.lesson}  {e.claim}  [{e.figure()}]  {e.when}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import labs  # noqa: F401  (registers the components, so names below are complete)
     parser = argparse.ArgumentParser(prog="python -m labs", description="MSA Communication Lab runtime")
@@ -87,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     npm = sub.add_parser("npm", help="the pinned npm packages some lessons run on (make setup installs them)")
     npm.add_argument("action", choices=["install", "status"])
     npm.set_defaults(func=_cmd_npm)
+    ev = sub.add_parser("evidence", help="the claims your notebooks proved (the last run of each), or --clear them")
+    ev.add_argument("--clear", action="store_true", help="forget every recorded claim")
+    ev.add_argument("--lesson", default=None, type=_lesson_arg, help="only this lesson's, e.g. 09")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_cmd_evidence)
     args = parser.parse_args(argv)
     if args.command == "up":
         unknown = [n for n in args.names if n not in component_names()]

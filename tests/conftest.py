@@ -1,10 +1,14 @@
 import os
 import socket
+import tempfile
 import threading
 
 import pytest
 
 os.environ.setdefault("LABS_PROGRESS", "0")
+# Claims checked by tests, and by the kernels they start, keep their evidence in a scratch file,
+# never in the learner's data directory (labs.tools.evidence).
+os.environ["LABS_EVIDENCE_FILE"] = os.path.join(tempfile.gettempdir(), f"labs-test-evidence-{os.getpid()}.jsonl")
 
 
 @pytest.fixture(scope="session")

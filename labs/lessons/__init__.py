@@ -20,4 +20,6 @@ processes, waiting, counting, plotting).
     eventlog         11  order events on a Kafka log, projections, replay, the same workload on a queue
     consumer_groups  11  group members in child processes sharing partitions, and rebalancing
     at_least_once    11  a consumer killed between effect and commit, and the idempotent cure
+    choosing         13  the decision chart (+ choosing_content: its answers and recaps; choosing_widget)
+    capstone         13  a design per flow, wired, run under faults, measured (+ capstone_*, backoffice)
 """

@@ -8,6 +8,10 @@ An exercise check never stops a Run All: in a learner's notebook an unsolved or 
 prints "not yet" with the reason. Set LABS_STRICT_EXERCISES=1 (the solution-form test run
 does) to make it raise instead.
 
+Every claim that passes is also kept as the learner's evidence (labs.tools.evidence: one line in
+the user's data directory, tagged with the lesson of the notebook the kernel runs); lesson 13 shows
+it again. `check.lesson("09")` names the lesson where the front end does not tell the kernel.
+
 Layer: tools. The checkers themselves (labs.exercises) register here with `register_exercise`.
 """
 from __future__ import annotations
@@ -18,6 +22,8 @@ import textwrap
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from . import evidence as _evidence
 
 GREEN, YELLOW, RED, RESET = "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[0m"
 WIDTH = 100  # a claim line wraps here, between words
@@ -95,6 +101,19 @@ def claim(statement: str, measured: Any, *, equals: Any = _UNSET, at_least: floa
     # left to the browser is broken wherever the output area ends, often in the middle of a word.
     print(GREEN + textwrap.fill(f"✔ {statement}{shown}", WIDTH, subsequent_indent="  ",
                                 break_long_words=False, break_on_hyphens=False) + RESET)
+    try:
+        _evidence.record(statement, measured, unit)
+    except Exception:  # noqa: BLE001  (keeping evidence must never fail a claim that held)
+        pass
+
+
+def lesson(number: Any) -> str:
+    """Say which lesson this notebook is, so its claims are kept as that lesson's evidence; only
+    needed where the front end does not tell the kernel its notebook (JupyterLab and VS Code do).
+
+        check.lesson("09")
+    """
+    return _evidence.set_lesson(number)
 
 
 @dataclass
