@@ -15,6 +15,7 @@ from typing import Any
 from .errors import LabError, StartError, UnknownComponent
 from .paths import state_root
 from .ports import free_port, is_listening
+from .forkserver import process_for
 from .process import ManagedProcess, ProcessSpec
 from .reaper import Reaper
 from .waiting import wait_ready
@@ -173,7 +174,7 @@ class LocalComponent(Component):
             existing = next((p for p in self._procs if p.spec.role == ps.role and p.running()), None)
             if existing is not None:  # e.g. epmd kept running across a broker restart
                 continue
-            proc = ManagedProcess(ps, self.log_path, self._reaper)
+            proc = process_for(ps, self.log_path, self._reaper)  # forked when ps.preload names modules
             proc.start()
             self._procs = [p for p in self._procs if p.spec.role != ps.role] + [proc]
             if ps.helper and ps.wait_port:

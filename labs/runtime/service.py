@@ -19,6 +19,9 @@ class PythonService(ComponentSpec):
     http: bool = True
     grpc: bool = False
     start_timeout = 30.0
+    # Third-party modules the service imports: with any named, it is forked from the session's warm
+    # interpreter that has imported them once (labs.runtime.forkserver), not started afresh.
+    preload: tuple[str, ...] = ()
 
     @property
     def port_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -33,7 +36,8 @@ class PythonService(ComponentSpec):
             argv += ["--http-port", str(ports["http"])]
         if self.grpc:
             argv += ["--grpc-port", str(ports["grpc"])]
-        return [ProcessSpec(argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(data_dir), stop_timeout=5)]
+        return [ProcessSpec(argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(data_dir), stop_timeout=5,
+                            preload=self.preload)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
         ep = {}

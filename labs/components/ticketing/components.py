@@ -12,7 +12,11 @@ class TicketingService(PythonService):
     ... --grpc-port ...`, ready when /health answers and gRPC health says SERVING."""
     module = "labs.components.ticketing.serve"
     http = grpc = True
-    start_timeout = 30.0  # ~1.5 s here (importing FastAPI dominates); slow machines need more
+    start_timeout = 30.0  # ~0.3 s here forked, ~1.5 s afresh (importing FastAPI dominates)
+    # Imported once by the fork server, so a service starts in a fraction of the import time.
+    preload = ("fastapi", "fastapi.responses", "pydantic", "starlette.exceptions", "uvicorn", "grpc",
+               "grpc_health.v1.health", "grpc_reflection.v1alpha.reflection", "httpx", "google.protobuf",
+               "psutil")
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, self.name]
