@@ -1,17 +1,18 @@
 """The three brokers as lab components: RabbitMQ and Redis from the OS, a Kafka-protocol broker from PyPI."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from ..runtime.component import ComponentSpec, Prerequisite, register
-from ..runtime.errors import MissingPrerequisite
+from ..runtime.errors import LabError, MissingPrerequisite
 from ..runtime.ports import HOST
 from ..runtime.process import ProcessSpec
 from ..runtime.setup_hints import install_hint
-from . import rabbitmq_boot
+from . import rabbitmq_boot, rabbitmq_control
 
 
 def _loopback_erl_args() -> str:
@@ -90,6 +91,9 @@ class RabbitMQ(ComponentSpec):
             "RABBITMQ_CTL_ERL_ARGS": _loopback_erl_args(),
             "ERL_INETRC": str(data_dir / "erl_inetrc"),
         }
+        # Who the node is, for lab.reset() (rabbitmq_control talks to it over its distribution port).
+        (data_dir / rabbitmq_control.NODE_FILE).write_text(json.dumps(
+            {"node": env["RABBITMQ_NODENAME"], "dist": ports["dist"], "epmd": ports["epmd"]}))
         # Boot the Erlang VM directly where we can (half the CPU of the script; see rabbitmq_boot).
         plan = rabbitmq_boot.direct_start(script, data_dir, env["RABBITMQ_NODENAME"], ports["dist"],
                                           ["rabbitmq_management"] if options["management"] else [])
@@ -118,6 +122,24 @@ class RabbitMQ(ComponentSpec):
             import httpx
             httpx.get(endpoint["management"] + "api/overview", auth=("guest", "guest"),
                       timeout=2).raise_for_status()
+
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """A fresh vhost "/": queues, exchanges and bindings the lab created gone (amq.* and the default
+        exchange come back with it); the connections to it are closed, as on a new broker."""
+        if data_dir is not None:
+            return "vhost / recreated: " + rabbitmq_control.recreate_vhost(data_dir, "/", "guest") + \
+                " and every exchange, binding and connection gone"
+        if "management" in endpoint:  # e.g. the docker backend: the management API does the same
+            import httpx
+            with httpx.Client(base_url=endpoint["management"] + "api/", auth=("guest", "guest"), timeout=10) as api:
+                api.delete("vhosts/%2F").raise_for_status()
+                api.put("vhosts/%2F").raise_for_status()
+                api.put("permissions/%2F/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
+                        ).raise_for_status()
+            return "vhost / recreated through the management API"
+        raise LabError("this RabbitMQ can be reset only on the local backend or with the management "
+                       "plugin: labs.start('rabbitmq', options={'rabbitmq': {'management': True}})")
 
 
 class Redis(ComponentSpec):
@@ -152,6 +174,17 @@ class Redis(ComponentSpec):
                 raise ConnectionError("no PONG")
         finally:
             client.close()
+
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        import redis
+        client = redis.Redis.from_url(endpoint["url"], socket_timeout=5)
+        try:
+            keys = client.dbsize()
+            client.flushall()
+        finally:
+            client.close()
+        return f"flushed ({keys} key{'s' if keys != 1 else ''})"
 
 
 class Kafka(ComponentSpec):
@@ -211,6 +244,26 @@ class Kafka(ComponentSpec):
             admin.list_topics()  # a Metadata request
         finally:
             admin.close()
+
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """Every topic and consumer group deleted. Not on a Kafka of your own (LABS_KAFKA_BOOTSTRAP)."""
+        if self.external_endpoint():
+            return "not reset: LABS_KAFKA_BOOTSTRAP points at a Kafka of your own"
+        from kafka import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=endpoint["bootstrap"], request_timeout_ms=10000,
+                                 client_id="labs-reset")
+        try:
+            topics = [t for t in admin.list_topics() if not t.startswith("__")]
+            if topics:
+                admin.delete_topics(topics)
+            groups = [g["group_id"] for g in admin.list_groups()]
+            if groups:
+                admin.delete_groups(groups)
+        finally:
+            admin.close()
+        return f"{len(topics)} topic{'s' if len(topics) != 1 else ''} and {len(groups)} consumer " \
+               f"group{'s' if len(groups) != 1 else ''} deleted"
 
 
 RABBITMQ, REDIS, KAFKA = register(RabbitMQ()), register(Redis()), register(Kafka())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ...runtime.component import register
 from ...runtime.service import PythonService
@@ -20,6 +21,12 @@ class TicketingService(PythonService):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, self.name]
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """Its seed data back and its fault rules gone (the service's POST /admin/reset)."""
+        import httpx
+        httpx.post(endpoint["http"] + "/admin/reset", timeout=10).raise_for_status()
+        return "seed data restored, fault rules removed"
 
 
 class Users(TicketingService):
