@@ -1,4 +1,4 @@
-"""Command line: `python -m labs up|status|doctor|clean`."""
+"""Command line: `python -m labs up|status|doctor|clean|preflight|serve-class`."""
 from __future__ import annotations
 
 import argparse
@@ -62,6 +62,30 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_serve_class(args: argparse.Namespace) -> int:
+    from .runtime.progress import bar
+    from .tools.classroom import ClassServer, check_host
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server = ClassServer(args.seats, folder=args.dir, host=check_host(args.host), name=args.name,
+                             components=tuple(args.components.split(",")))
+        total = (1 if "rabbitmq" in server.components else 0) + args.seats * sum(
+            c in server.components for c in ("redis", "kafka"))
+        with bar(total=total, desc=f"starting a class of {args.seats}", unit="broker") as progress:
+            server.start(progress)
+    except (LabError, ValueError) as exc:
+        print(f"labs serve-class: {exc}", file=sys.stderr)
+        return 1
+    print(server.summary(), flush=True)
+    print("running; press Ctrl-C to stop the class (the seat files are removed)", file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import labs  # noqa: F401  (registers the components, so names below are complete)
     parser = argparse.ArgumentParser(prog="python -m labs", description="MSA Communication Lab runtime")
@@ -78,6 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check every prerequisite and print the command that fixes what is missing"
                    ).set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="stop components whose owner has gone").set_defaults(func=_cmd_clean)
+    cls = sub.add_parser("serve-class", help="one server for a whole class: a RabbitMQ vhost, a Redis and a "
+                         "Kafka-protocol broker per seat; learners set LABS_CLASS to their seat file")
+    cls.add_argument("--seats", type=int, default=30, help="learners (1-200, default 30)")
+    cls.add_argument("--host", default="127.0.0.1",
+                     help="the address to listen on and to write into the seat files: 127.0.0.1 (the default) "
+                          "for learners on this machine (JupyterHub), this machine's LAN address for laptops; "
+                          "the seats' credentials are then the protection")
+    cls.add_argument("--dir", default="class", help="where to write class.json and seats/seat-NN.json")
+    cls.add_argument("--name", default="workshop", help="the class's name, written into each seat file")
+    cls.add_argument("--components", default="rabbitmq,redis,kafka",
+                     help="which brokers the class server provides (comma-separated)")
+    cls.set_defaults(func=_cmd_serve_class)
     args = parser.parse_args(argv)
     if args.command == "up":
         unknown = [n for n in args.names if n not in component_names()]

