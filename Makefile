@@ -4,7 +4,7 @@ BIN := .venv/bin
 ALLOW_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: setup lab test test-unit test-notebooks test-nonroot bench clean
+.PHONY: setup lab test test-unit test-notebooks test-nonroot bench clean preflight
 
 setup:
 	@./scripts/setup.sh
@@ -30,6 +30,10 @@ test-notebooks:
 # Binder runs as an unprivileged user: as root, run lesson 00 again as one.
 test-nonroot:
 	@./scripts/test-nonroot.sh
+
+# Before a workshop: can every lesson run here? One verdict line, and a line to paste into the chat.
+preflight: setup
+	$(BIN)/python -m labs preflight
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -62,6 +62,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_preflight(args: argparse.Namespace) -> int:
+    from .tools.preflight import preflight
+    print(f"preflight: the doctor, then every component started once with one real round trip each",
+          file=sys.stderr, flush=True)
+    report = preflight(args.names or None, progress=not args.quiet)
+    print(report, flush=True)
+    return 0 if report.ok else 1
+
+
 def _cmd_serve_class(args: argparse.Namespace) -> int:
     from .runtime.progress import bar
     from .tools.classroom import ClassServer, check_host
@@ -102,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check every prerequisite and print the command that fixes what is missing"
                    ).set_defaults(func=_cmd_doctor)
     sub.add_parser("clean", help="stop components whose owner has gone").set_defaults(func=_cmd_clean)
+    pre = sub.add_parser("preflight", help="before a workshop: the doctor, every component started once, one "
+                         "round trip each, a verdict with the fix; exit 0 only when every lesson can run")
+    pre.add_argument("names", nargs="*", metavar="NAME",
+                     help=f"only these components and what they require (default: all): {', '.join(component_names())}")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(func=_cmd_preflight)
     cls = sub.add_parser("serve-class", help="one server for a whole class: a RabbitMQ vhost, a Redis and a "
                          "Kafka-protocol broker per seat; learners set LABS_CLASS to their seat file")
     cls.add_argument("--seats", type=int, default=30, help="learners (1-200, default 30)")
@@ -115,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="which brokers the class server provides (comma-separated)")
     cls.set_defaults(func=_cmd_serve_class)
     args = parser.parse_args(argv)
-    if args.command == "up":
+    if args.command in ("up", "preflight"):
         unknown = [n for n in args.names if n not in component_names()]
         if unknown:
             parser.error(f"unknown component {unknown[0]!r}; choose from: {', '.join(component_names())}")

@@ -52,6 +52,8 @@ class RabbitMQ(ComponentSpec):
     def prerequisites(self) -> list[Prerequisite]:
         script = self.server_script()
         found = [Prerequisite("rabbitmq-server", script, install_hint("rabbitmq-server")),
+                 # Its start script runs `erl` from PATH, and so does the direct start.
+                 Prerequisite("erl (Erlang) on PATH", shutil.which("erl"), install_hint("rabbitmq-server")),
                  Prerequisite("epmd (Erlang)", self.epmd(), install_hint("rabbitmq-server"))]
         if script:  # informational: both ways work, the direct one boots in half the CPU time
             found.append(Prerequisite("how rabbitmq starts", rabbitmq_boot.describe(script)[1], "", required=False))
@@ -59,7 +61,7 @@ class RabbitMQ(ComponentSpec):
 
     def processes(self, data_dir: Path, ports: dict[str, int], options: dict) -> list[ProcessSpec]:
         script, epmd = self.server_script(), self.epmd()
-        if not script or not epmd:
+        if not script or not epmd or not shutil.which("erl"):
             raise MissingPrerequisite(f"rabbitmq-server is not installed; {install_hint('rabbitmq-server')}")
         conf = data_dir / "rabbitmq.conf"
         lines = [f"listeners.tcp.1 = {self.host}:{ports['amqp']}", "loopback_users = none",

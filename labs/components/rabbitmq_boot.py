@@ -100,7 +100,7 @@ def layout(script: str) -> tuple[Layout | None, str]:
     if not rabbit:
         return None, f"no plugins/rabbit-*/ebin in {home} (not the generic-unix layout)"
     version = rabbit[-1].parent.parent.name.split("-", 1)[1]
-    erl = shutil.which("erl") or ("/usr/lib/erlang/bin/erl" if os.access("/usr/lib/erlang/bin/erl", os.X_OK) else None)
+    erl = shutil.which("erl")  # from PATH, as the start script takes it
     if not erl:
         return None, "no `erl` on PATH"
     otp_lib = Path(os.path.realpath(erl)).parent.parent / "lib"

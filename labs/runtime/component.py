@@ -151,7 +151,9 @@ class LocalComponent(Component):
 
     @property
     def external(self) -> bool:
-        return self._external is not None
+        """Run by the learner elsewhere (e.g. LABS_KAFKA_BOOTSTRAP). A class server's seat is not: its
+        brokers are the lab's own kinds, which lessons treat like local ones."""
+        return self._external is not None and not self.seat
 
     def start(self) -> None:
         with self._lock:

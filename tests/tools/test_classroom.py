@@ -96,10 +96,11 @@ except labs.LabError as exc:
     a.close()
 
 
-def test_a_lesson_notebook_runs_unchanged_against_a_seat(klass):
+@pytest.mark.parametrize("notebook", ["10-event-brokers.ipynb", "11-kafka-the-log.ipynb"])
+def test_a_lesson_notebook_runs_unchanged_against_a_seat(klass, notebook):
     env = {**os.environ, "LABS_CLASS": str(klass.seat_files()[0]), "LABS_PROGRESS": "0"}
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval-lax",
-                          str(ROOT / "notebooks" / "10-event-brokers.ipynb")],
+                          str(ROOT / "notebooks" / notebook)],
                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-3000:]
 
