@@ -28,8 +28,11 @@ def _become(request: dict) -> None:
     code = 1
     try:
         os.setsid()
-        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+        # As a new interpreter has them: SIGPIPE ignored (a write to a closed socket raises rather
+        # than killing the process), SIGINT raising KeyboardInterrupt, the rest as the OS sets them.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
