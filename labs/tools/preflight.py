@@ -133,7 +133,13 @@ def preflight(names: list[str] | None = None, progress: bool = True) -> Report:
     tied = {f.what for f in report_doctor.findings if "(for " in f.what}
     doctor_problems = [(f.what, f.fix) for f in report_doctor.missing if f.what not in tied]
     startable = [n for n in names if n not in rows]
-    lab = start(*startable, wait=False, progress=False) if startable else None
+    try:
+        lab = start(*startable, wait=False, progress=False) if startable else None
+    except LabError as exc:  # e.g. LABS_CLASS names no seat file: nothing can start
+        fix = next((fix for _, fix in doctor_problems), f"{sys.executable} -m labs doctor")
+        for name in startable:
+            rows[name] = Row(name, False, problem=str(exc).split(";")[0], fix=fix, lessons=needs.get(name, []))
+        startable, lab = [], None
     with bar(total=len(startable), desc="preflight: starting every component", unit="component",
              show=progress) as shown:
         for name in startable:
