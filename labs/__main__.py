@@ -79,7 +79,8 @@ def _cmd_serve_class(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         server = ClassServer(args.seats, folder=args.dir, host=check_host(args.host), name=args.name,
-                             components=tuple(args.components.split(",")))
+                             components=tuple(args.components.split(",")),
+                             owners=[u for u in args.owners.split(",") if u] if args.owners else None)
         total = (1 if "rabbitmq" in server.components else 0) + args.seats * sum(
             c in server.components for c in ("redis", "kafka"))
         with bar(total=total, desc=f"starting a class of {args.seats}", unit="broker") as progress:
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     cls.add_argument("--name", default="workshop", help="the class's name, written into each seat file")
     cls.add_argument("--components", default="rabbitmq,redis,kafka",
                      help="which brokers the class server provides (comma-separated)")
+    cls.add_argument("--owners", default="", help="as root: comma-separated Unix users, one per seat in order; "
+                     "each seat file is then readable by its learner only (JupyterHub: set each user's "
+                     "LABS_CLASS to their seat file in the spawner's environment)")
     cls.set_defaults(func=_cmd_serve_class)
     args = parser.parse_args(argv)
     if args.command in ("up", "preflight"):

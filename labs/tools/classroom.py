@@ -24,7 +24,9 @@ has them.
 
 Everything binds 127.0.0.1 unless `host` names the address learners reach the server at (a
 JupyterHub machine's learners are on the same host; laptops on a LAN need the LAN address).
-Seat files are written readable by their owner only: hand each learner their own.
+Seat files are written readable by their owner only: hand each learner their own, or (as root on a
+JupyterHub machine) name the learners' Unix users with `owners` and set each one's LABS_CLASS in the
+spawner's environment.
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def _spec(base: type, host: str, **attributes):
 
 class ClassServer:
     def __init__(self, seats: int, folder: Path | str = "class", host: str = HOST, name: str = "workshop",
-                 components: tuple[str, ...] = COMPONENTS) -> None:
+                 components: tuple[str, ...] = COMPONENTS, owners: list[str] | None = None) -> None:
         self.seats = args.whole("seats", seats, 1, MAX_SEATS)
         self.host = args.text("host", host)
         self.name = args.text("name", name)
@@ -67,6 +69,13 @@ class ClassServer:
             raise ValueError(f"components must be some of {', '.join(COMPONENTS)}, got {list(components)}")
         self.components = tuple(components)
         self.folder = Path(folder)
+        # Unix users, one per seat in order (a JupyterHub machine's learners): each seat file is then
+        # given to its learner, so no learner can read another's credentials.
+        self.owners = list(owners or [])
+        if len(self.owners) > self.seats:
+            raise ValueError(f"{len(self.owners)} owners for {self.seats} seats: give at most one owner per seat")
+        for user in self.owners:
+            _uid(user)
         self.passwords = {n: secrets.token_urlsafe(12) for n in range(1, self.seats + 1)}
         self.rabbitmq: LocalComponent | None = None
         self.redis: dict[int, LocalComponent] = {}
@@ -152,9 +161,11 @@ class ClassServer:
         return [self.folder / "seats" / f"seat-{n:02d}.json" for n in range(1, self.seats + 1)]
 
     def _write_files(self) -> None:
-        (self.folder / "seats").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.folder / "seats").mkdir(parents=True, exist_ok=True, mode=0o700 if not self.owners else 0o711)
         for n, path in enumerate(self.seat_files(), start=1):
             _write_private(path, self.seat(n))
+            if n <= len(self.owners):
+                os.chown(path, _uid(self.owners[n - 1]), -1)
         _write_private(self.folder / "class.json", {
             "class": self.name, "host": self.host, "seats": [self.seat(n) for n in range(1, self.seats + 1)]})
 
@@ -175,6 +186,14 @@ class ClassServer:
         return (f"class {self.name!r}: {self.seats} seats on {self.host} in {self.started_seconds or 0:.1f} s; "
                 f"brokers hold {mib['total']:.0f} MiB ({', '.join(parts)}); seat files in "
                 f"{self.folder / 'seats'} (LABS_CLASS=<seat file>)")
+
+
+def _uid(user: str) -> int:
+    import pwd
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise ValueError(f"owner {user!r} is not a user of this machine") from None
 
 
 def _write_private(path: Path, data: dict) -> None:

@@ -110,6 +110,10 @@ def test_bad_class_arguments_are_refused_with_the_allowed_values(tmp_path, monke
         ClassServer(0, folder=tmp_path)
     with pytest.raises(ValueError, match="rabbitmq, redis, kafka"):
         ClassServer(2, folder=tmp_path, components=("rabbitmq", "mqtt"))
+    with pytest.raises(ValueError, match="not a user of this machine"):
+        ClassServer(2, folder=tmp_path, owners=["no-such-learner-here"])
+    with pytest.raises(ValueError, match="at most one owner per seat"):
+        ClassServer(1, folder=tmp_path, owners=["root", "root"])
     with pytest.raises(LabError, match="not 0.0.0.0"):
         check_host("0.0.0.0")
     with pytest.raises(LabError, match="not an address of this machine"):
