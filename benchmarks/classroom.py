@@ -6,8 +6,10 @@
    11 at the same time, each a Run All in a fresh kernel, as learners do: once with their own
    components ("own": every learner's kernel starts its brokers), once on a class server ("class":
    one seat each). Memory is the proportional set size (PSS: shared pages split among the processes
-   sharing them) of every learner's processes plus the class server's, sampled every 2 s; the figure
-   is its peak. Time is each learner's wall-clock seconds for both lessons.
+   sharing them) of every learner's kernel and what it started, plus the class server's brokers,
+   sampled every 2 s; the figure is its peak. Time is each learner's wall-clock seconds for both
+   lessons. Lesson 09's broker restart cannot run on a seat (the broker is the class's): its two
+   cells fail there, and are listed.
 
 LABS_BENCH_SEATS changes part 1's class size. The machine's load average is printed with the times.
 """
@@ -78,11 +80,16 @@ def learner(notebooks: list[str]) -> None:
     """One simulated learner (run as `classroom.py --learner NB...`): each notebook's Run All in a
     fresh kernel; prints {"seconds": {...}, "errors": {...}} as one JSON line."""
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
     seconds, errors = {}, {}
     for name in notebooks:
         nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        client = NotebookClient(nb, timeout=1800, startup_timeout=600, allow_errors=True, kernel_name="python3",
+        # IPC sockets: ten kernels starting at once on TCP race for the same ports (ZMQError: address
+        # in use, or a client talking to another learner's kernel).
+        km = KernelManager(kernel_name="python3", transport="ipc",
+                           connection_file=str(Path(tempfile.mkdtemp()) / "kernel.json"))
+        client = NotebookClient(nb, km=km, timeout=900, startup_timeout=600, allow_errors=True,
                                 resources={"metadata": {"path": str(ROOT / "notebooks")}})
         started = time.perf_counter()
         try:
@@ -109,7 +116,7 @@ def run_learners(mode: str, count: int, server=None) -> dict:
         procs.append(subprocess.Popen([sys.executable, __file__, "--learner", *LESSONS], env=env,
                                       stdout=subprocess.PIPE, stderr=log, text=True))
     started = time.perf_counter()
-    with PeakMemory(lambda: [p.pid for p in procs] + (_broker_pids(server) if server else [])) as memory:
+    with PeakMemory(lambda: _kernels(procs) + (_broker_pids(server) if server else [])) as memory:
         outputs = [p.communicate()[0].strip().splitlines() for p in procs]
     results = [json.loads(out[-1]) if out else {"seconds": {}, "errors": {"?": [f"learner {n} printed nothing; see "
                f"{tempfile.gettempdir()}/labs-bench-learner-{mode}-{n}.log"]}} for n, out in enumerate(outputs)]
@@ -118,6 +125,16 @@ def run_learners(mode: str, count: int, server=None) -> dict:
     return {"mode": mode, "learners": count, "peak": memory.peak, "wall": wall,
             "median learner s": statistics.median(per), "max learner s": max(per),
             "errors": sorted({e for r in results for nb in r["errors"].values() for e in nb})}
+
+
+def _kernels(procs) -> list[int]:
+    """The learners' kernels (and through them their components), not the nbclient harness, which a
+    learner does not run (JupyterHub runs a single-user server per learner instead, ~100 MiB)."""
+    found = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            found += [c.pid for c in psutil.Process(p.pid).children()]
+    return found
 
 
 def _broker_pids(server) -> list[int]:

@@ -95,7 +95,8 @@ def lessons_needing(notebooks: Path = NOTEBOOKS) -> dict[str, list[str]]:
     for nb in sorted(notebooks.glob("[0-9][0-9]-*.ipynb")):
         text = nb.read_text(errors="replace")
         for call in _START.findall(text.replace('\\"', '"')):
-            names = [n for n in _NAME.findall(call) if n in every] or (every if not call.strip(" \\n") else [])
+            # no component named (labs.start() or labs.start(wait=False)): every component
+            names = [n for n in _NAME.findall(call) if n in every] or every
             for name in _with_requirements(names):
                 needs.setdefault(name, set()).add(nb.name[:2])
     return {name: sorted(lessons) for name, lessons in needs.items()}
