@@ -61,21 +61,18 @@ def test_doctor_says_how_rabbitmq_starts():
 @needs_rabbitmq
 @pytest.mark.brokers
 def test_a_directly_started_broker_keeps_durable_messages_across_a_restart():
-    lab = labs.start("rabbitmq", progress=False)
-    try:
-        assert any("-sname" in " ".join(p.spec.argv) for p in lab.component("rabbitmq")._procs)
-        conn = pika.BlockingConnection(pika.URLParameters(lab.endpoint("rabbitmq")["amqp"]))
-        ch = conn.channel()
-        ch.queue_declare("boot-durable", durable=True)
-        ch.basic_publish("", "boot-durable", b"kept", pika.BasicProperties(delivery_mode=2))
-        conn.close()
-        lab.restart("rabbitmq")
-        conn = pika.BlockingConnection(pika.URLParameters(lab.endpoint("rabbitmq")["amqp"]))
-        ch = conn.channel()
-        _, _, body = ch.basic_get("boot-durable", auto_ack=True)
-        ch.queue_delete("boot-durable")
-        conn.close()
-        assert body == b"kept"
-        assert all(addr.startswith(("127.0.0.1:", "[::1]:")) for addr in lab.listeners("rabbitmq"))
-    finally:
-        lab.stop()
+    lab = labs.start("rabbitmq", progress=False)  # the session's broker: other tests use it after this one
+    assert any("-sname" in " ".join(p.spec.argv) for p in lab.component("rabbitmq")._procs)
+    conn = pika.BlockingConnection(pika.URLParameters(lab.endpoint("rabbitmq")["amqp"]))
+    ch = conn.channel()
+    ch.queue_declare("boot-durable", durable=True)
+    ch.basic_publish("", "boot-durable", b"kept", pika.BasicProperties(delivery_mode=2))
+    conn.close()
+    lab.restart("rabbitmq")
+    conn = pika.BlockingConnection(pika.URLParameters(lab.endpoint("rabbitmq")["amqp"]))
+    ch = conn.channel()
+    _, _, body = ch.basic_get("boot-durable", auto_ack=True)
+    ch.queue_delete("boot-durable")
+    conn.close()
+    assert body == b"kept"
+    assert all(addr.startswith(("127.0.0.1:", "[::1]:")) for addr in lab.listeners("rabbitmq"))

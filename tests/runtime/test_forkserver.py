@@ -23,31 +23,35 @@ def _server_pid(pid: int) -> int:
     return psutil.Process(pid).ppid()
 
 
+def _own(name: str) -> LocalComponent:
+    """An instance of its own (not the session's, which other tests share)."""
+    comp = LocalComponent(labs.runtime.get_spec(name), {}, _session.reaper)
+    comp.extra_env = {"LABS_DEPENDENCIES": "{}"}
+    comp.start()
+    return comp
+
+
 def test_a_service_is_forked_into_its_own_session_and_logs_to_its_own_file():
-    lab = labs.start("notifications", progress=False)
+    comp = _own("notifications")
     try:
-        comp = lab.component("notifications")
         pid = comp.pids()[0]
         assert os.getpgid(pid) == pid  # its own process group: stop()/kill() take the whole tree
         parent = psutil.Process(_server_pid(pid))
         assert parent.pid != os.getpid() and "zygote.py" in " ".join(parent.cmdline())
-        assert "forked from the warm interpreter" in lab.logs("notifications")
-        assert "notifications: gRPC on" in lab.logs("notifications")
-        lab.kill("notifications")
+        assert "forked from the warm interpreter" in comp.logs()
+        assert "notifications: gRPC on" in comp.logs()
+        comp.kill()
         assert comp._procs[0].exit_code() == -signal.SIGKILL
-        lab.restart("notifications")
+        comp.restart()
         assert comp.pids()[0] != pid and comp.alive()
     finally:
-        lab.stop()
+        comp.stop()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_without_the_fork_server_a_service_is_spawned(monkeypatch):
     monkeypatch.setenv("LABS_FORKSERVER", "0")
-    spec = labs.runtime.get_spec("notifications")
-    comp = LocalComponent(spec, {}, _session.reaper)
-    comp.extra_env = {"LABS_DEPENDENCIES": "{}"}
-    comp.start()
+    comp = _own("notifications")
     try:
         assert _server_pid(comp.pids()[0]) == os.getpid()
     finally:
