@@ -4,7 +4,8 @@ that start cost, peak RSS, and the cold start of the full broker set (`python -m
 Before and after issue 19: RabbitMQ through its start script (LABS_RABBITMQ_START=script) against
 its Erlang VM started directly, and each ticketing service in a new interpreter (LABS_FORKSERVER=0)
 against forked from the session's warm one. CPU seconds do not depend on what else the machine is
-running; the wall-clock seconds do, so the load average is printed with them."""
+running; the wall-clock seconds do, so the load average is printed with them. LABS_BENCH_COMPONENTS=a,b
+measures only those; LABS_BENCH_COLD=0 skips the cold starts of `python -m labs up`."""
 from __future__ import annotations
 
 import json
@@ -112,7 +113,8 @@ SERVICES = ("users", "concerts", "payments", "notifications", "orders")
 
 def variants() -> list[tuple[str, str, dict]]:
     rows = []
-    for name in labs.component_names():
+    only = [n for n in os.environ.get("LABS_BENCH_COMPONENTS", "").split(",") if n]  # e.g. "rabbitmq,orders"
+    for name in only or labs.component_names():
         before = BEFORE.get(name) or ({"LABS_FORKSERVER": "0"} if name in SERVICES else None)
         if before:
             how = "start script" if name == "rabbitmq" else "new interpreter"
@@ -143,7 +145,7 @@ def main() -> None:
                          statistics.median(cpus), max(peaks) / 2**20))
             bar.update(1)
         colds: dict[str, list[float]] = {"brokers (rabbitmq redis kafka)": [], "everything": []}
-        for _ in range(3):
+        for _ in range(3 if os.environ.get("LABS_BENCH_COLD", "1") != "0" else 0):
             for label, names_up in zip(colds, (BROKERS, [])):
                 colds[label].append(cold_start(names_up))
                 bar.update(1)
@@ -159,6 +161,8 @@ def main() -> None:
         print(f"the fork server (once per session, before its first fork): {t.user + t.system:.2f} s CPU, "
               f"RSS {info.memory_info().rss / 2**20:.0f} MiB")
     for label, runs in colds.items():
+        if not runs:
+            continue
         print(f"cold start of {label} with python -m labs up: median {statistics.median(runs):.2f} s "
               f"over {len(runs)} runs ({', '.join(f'{c:.1f}' for c in runs)})")
     print(f"\n(peak RSS sampled every 50 ms from spawn through {LOAD_ROUNDTRIPS} round trips per broker, "
