@@ -4,7 +4,7 @@ BIN := .venv/bin
 ALLOW_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker test-binder test-browser bench clean
+.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker test-binder test-browser bench clean preflight
 
 setup:
 	@./scripts/setup.sh
@@ -54,6 +54,10 @@ test-binder test-browser:
 # Elsewhere it prints why it skipped.
 test-docker:
 	@./scripts/test-docker.sh
+
+# Before a workshop: can every lesson run here? One verdict line, and a line to paste into the chat.
+preflight: setup
+	$(BIN)/python -m labs preflight
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,4 +1,4 @@
-"""Command line: `python -m labs up|status|doctor|clean|npm|evidence`."""
+"""Command line: `python -m labs up|status|doctor|clean|npm|evidence|preflight|serve-class`."""
 from __future__ import annotations
 
 import argparse
@@ -101,6 +101,40 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preflight(args: argparse.Namespace) -> int:
+    from .tools.preflight import preflight
+    print(f"preflight: the doctor, then every component started once with one real round trip each",
+          file=sys.stderr, flush=True)
+    report = preflight(args.names or None, progress=not args.quiet)
+    print(report, flush=True)
+    return 0 if report.ok else 1
+
+
+def _cmd_serve_class(args: argparse.Namespace) -> int:
+    from .runtime.progress import bar
+    from .tools.classroom import ClassServer, check_host
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server = ClassServer(args.seats, folder=args.dir, host=check_host(args.host), name=args.name,
+                             components=tuple(args.components.split(",")),
+                             owners=[u for u in args.owners.split(",") if u] if args.owners else None)
+        total = (1 if "rabbitmq" in server.components else 0) + args.seats * sum(
+            c in server.components for c in ("redis", "kafka"))
+        with bar(total=total, desc=f"starting a class of {args.seats}", unit="broker") as progress:
+            server.start(progress)
+    except (LabError, ValueError) as exc:
+        print(f"labs serve-class: {exc}", file=sys.stderr)
+        return 1
+    print(server.summary(), flush=True)
+    print("running; press Ctrl-C to stop the class (the seat files are removed)", file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import labs  # noqa: F401  (registers the components, so names below are complete)
     parser = argparse.ArgumentParser(prog="python -m labs", description="MSA Communication Lab runtime")
@@ -125,8 +159,29 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--lesson", default=None, type=_lesson_arg, help="only this lesson's, e.g. 09")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_cmd_evidence)
+    pre = sub.add_parser("preflight", help="before a workshop: the doctor, every component started once, one "
+                         "round trip each, a verdict with the fix; exit 0 only when every lesson can run")
+    pre.add_argument("names", nargs="*", metavar="NAME",
+                     help=f"only these components and what they require (default: all): {', '.join(component_names())}")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(func=_cmd_preflight)
+    cls = sub.add_parser("serve-class", help="one server for a whole class: a RabbitMQ vhost, a Redis and a "
+                         "Kafka-protocol broker per seat; learners set LABS_CLASS to their seat file")
+    cls.add_argument("--seats", type=int, default=30, help="learners (1-200, default 30)")
+    cls.add_argument("--host", default="127.0.0.1",
+                     help="the address to listen on and to write into the seat files: 127.0.0.1 (the default) "
+                          "for learners on this machine (JupyterHub), this machine's LAN address for laptops; "
+                          "the seats' credentials are then the protection")
+    cls.add_argument("--dir", default="class", help="where to write class.json and seats/seat-NN.json")
+    cls.add_argument("--name", default="workshop", help="the class's name, written into each seat file")
+    cls.add_argument("--components", default="rabbitmq,redis,kafka",
+                     help="which brokers the class server provides (comma-separated)")
+    cls.add_argument("--owners", default="", help="as root: comma-separated Unix users, one per seat in order; "
+                     "each seat file is then readable by its learner only (JupyterHub: set each user's "
+                     "LABS_CLASS to their seat file in the spawner's environment)")
+    cls.set_defaults(func=_cmd_serve_class)
     args = parser.parse_args(argv)
-    if args.command == "up":
+    if args.command in ("up", "preflight"):
         unknown = [n for n in args.names if n not in component_names()]
         if unknown:
             parser.error(f"unknown component {unknown[0]!r}; choose from: {', '.join(component_names())}")

@@ -19,8 +19,10 @@ from . import args
 from .errors import LabError, StartError, UnknownComponent
 from .paths import state_root
 from .ports import free_port, is_listening
+from .forkserver import process_for
 from .process import ManagedProcess, ProcessSpec
 from .reaper import Reaper
+from .seat import describe as describe_seat, seat_endpoint
 from .waiting import wait_ready
 
 
@@ -78,6 +80,12 @@ class ComponentSpec:
         """An endpoint of an instance the learner runs elsewhere (e.g. LABS_KAFKA_BOOTSTRAP)."""
         return None
 
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """Bring a running instance back to a lesson's starting state without restarting it (what
+        `lab.reset()` does), and say what was done in a few words ("2 topics deleted"). `data_dir`
+        is the instance's own folder on the local backend, None elsewhere. Default: nothing to reset."""
+        return None
+
 
 _registry: dict[str, ComponentSpec] = {}
 
@@ -119,6 +127,10 @@ class Component:
     def pids(self) -> list[int]: return []
     def listeners(self) -> list[str]: return []
 
+    def reset(self) -> str | None:
+        """The spec's reset hook on this running instance (see ComponentSpec.reset)."""
+        return self.spec.reset(self.endpoint, self.options, None)
+
     @property
     def endpoint(self) -> dict[str, str]:
         raise NotImplementedError
@@ -133,6 +145,10 @@ class LocalComponent(Component):
         self._lock = threading.RLock()
         self._procs: list[ManagedProcess] = []
         self._external = spec.external_endpoint()
+        self.seat = ""  # with LABS_CLASS: the class server's seat this component runs on
+        if self._external is None:
+            self._external = seat_endpoint(spec.name)
+            self.seat = describe_seat() if self._external is not None else ""
         self._ports: dict[str, int] = {}
         self.data_dir: Path | None = None
         self.log_path: Path | None = None
@@ -148,7 +164,9 @@ class LocalComponent(Component):
 
     @property
     def external(self) -> bool:
-        return self._external is not None
+        """Run by the learner elsewhere (e.g. LABS_KAFKA_BOOTSTRAP). A class server's seat is not: its
+        brokers are the lab's own kinds, which lessons treat like local ones."""
+        return self._external is not None and not self.seat
 
     def start(self) -> None:
         with self._lock:
@@ -186,7 +204,7 @@ class LocalComponent(Component):
             existing = next((p for p in self._procs if p.spec.role == ps.role and p.running()), None)
             if existing is not None:  # e.g. epmd kept running across a broker restart
                 continue
-            proc = ManagedProcess(ps, self.log_path, self._reaper)
+            proc = process_for(ps, self.log_path, self._reaper)  # forked when ps.preload names modules
             proc.start()
             self._procs = [p for p in self._procs if p.spec.role != ps.role] + [proc]
             if ps.helper and ps.wait_port:
@@ -228,16 +246,27 @@ class LocalComponent(Component):
                 self._procs = helpers
             self.state = "stopped"
 
+    def _not_on_a_seat(self, what: str) -> None:
+        if self.seat:
+            raise LabError(f"{self.name} runs on the class server ({self.seat}), shared by the class: it cannot be "
+                           f"{what} from here. Run this part with your own {self.name}: unset LABS_CLASS")
+
     def kill(self) -> None:
+        self._not_on_a_seat("killed")
         with self._lock:
             for p in self._procs:
                 if not p.spec.helper:
                     p.kill()
             self.state = "killed"
 
+    def reset(self) -> str | None:
+        with self._lock:
+            return self.spec.reset(self.endpoint, self.options, self.data_dir)
+
     def restart(self, new_ports: bool = False) -> None:
         """Stop and start again on the same data dir (durable data survives), on the same ports, or
         with `new_ports=True` on fresh ones: the instance moved, as after a reschedule."""
+        self._not_on_a_seat("restarted")
         self.stop(keep_data=True)
         if new_ports and self._external is None:
             self._ports = {p: free_port() for p in self.spec.port_names}

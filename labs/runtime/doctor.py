@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from . import component_names, get_spec, resolve_backend, state_root
+from .errors import LabError
 from .setup_hints import install_hint
 
 MIN_FREE_DISK = 1 << 30  # RabbitMQ refuses publishers below 50 MB; leave room for logs and data
@@ -140,6 +141,17 @@ def doctor() -> Report:
     findings.append(Finding("docker", docker_ok, docker_detail,
                             "install Docker, or keep the local backend (the default)",
                             required=backend == "docker"))
+    from . import forkserver, seat
+    findings.append(Finding("how python services start", True,
+                            "forked from one warm interpreter per session" if forkserver.usable() else
+                            "a new interpreter each (LABS_FORKSERVER=0, or not Linux)", required=False))
+    if seat.seat_file() is not None:
+        try:
+            findings.append(Finding("class seat (LABS_CLASS)", True, f"{seat.describe()}: "
+                                    f"{', '.join(seat.seat()['components'])} from the class server"))
+        except LabError as exc:
+            findings.append(Finding("class seat (LABS_CLASS)", False, str(exc).split(";")[0],
+                                    "ask your instructor for your seat file, or unset LABS_CLASS"))
     node = shutil.which("node")
     findings.append(Finding("node (only for the browser tests)", bool(node), node or "not found",
                             install_hint("nodejs"), required=False))

@@ -27,6 +27,9 @@ class ProcessSpec:
     helper: bool = False  # helpers start first, stop last, and survive `kill()` (e.g. epmd)
     stop_timeout: float = 15.0
     wait_port: int | None = None  # for helpers: wait until this loopback port listens
+    # For `python -m module ...` argv: fork it from the session's warm interpreter, which has
+    # imported these modules once (labs.runtime.forkserver); empty: a new interpreter.
+    preload: tuple[str, ...] = ()
 
 
 class ManagedProcess:
@@ -38,10 +41,13 @@ class ManagedProcess:
     def pid(self) -> int | None:
         return self.popen.pid if self.popen else None
 
-    def start(self) -> None:
+    def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
         env.update(self.spec.env)
-        env = {k: v for k, v in env.items() if v is not None}  # None in a spec means "unset"
+        return {k: v for k, v in env.items() if v is not None}  # None in a spec means "unset"
+
+    def start(self) -> None:
+        env = self.environment()
         with open(self.log_path, "ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} starting {shlex.join(self.spec.argv)}\n".encode())
             log.flush()

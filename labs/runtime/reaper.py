@@ -94,9 +94,15 @@ def stop_group(pid: int, grace: float = GRACE_SECONDS) -> None:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
         return
+    def running(p: psutil.Process) -> bool:
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:  # gone between the listing and the look (reaped by a parent that is not us)
+            return False
+
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        alive = [p for p in members() if p.status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in members() if running(p)]
         if not alive:
             return
         time.sleep(0.1)

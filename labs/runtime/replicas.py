@@ -76,6 +76,10 @@ class ReplicatedComponent(Component):
         self.stop(keep_data=True)
         self.start()
 
+    def reset(self) -> str | None:
+        said = {r.reset() for r in self.replicas}  # each replica keeps its own data: each is reset
+        return f"{len(self.replicas)} replicas: " + "; ".join(s for s in said if s) if said - {None} else None
+
     def alive(self) -> bool:
         return all(r.alive() for r in self.replicas)
 

@@ -21,6 +21,12 @@ class PythonService(ComponentSpec):
     http: bool = True
     grpc: bool = False
     start_timeout = 30.0
+    # Third-party modules the service imports: with any named, it is forked from the session's warm
+    # interpreter that has imported them once (labs.runtime.forkserver), not started afresh.
+    preload: tuple[str, ...] = ()
+    # The service's own "back to the start" endpoint (POST), which lab.reset() calls; None: nothing kept.
+    reset_path: str | None = None
+    reset_says = "state back to the start"
 
     @property
     def port_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -35,7 +41,8 @@ class PythonService(ComponentSpec):
             argv += ["--http-port", str(ports["http"])]
         if self.grpc:
             argv += ["--grpc-port", str(ports["grpc"])]
-        return [ProcessSpec(argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(data_dir), stop_timeout=5)]
+        return [ProcessSpec(argv, env={"PYTHONUNBUFFERED": "1"}, cwd=str(data_dir), stop_timeout=5,
+                            preload=self.preload)]
 
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
         ep = {}
@@ -44,6 +51,13 @@ class PythonService(ComponentSpec):
         if self.grpc:
             ep["grpc"] = f"{HOST}:{ports['grpc']}"
         return ep
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        if self.reset_path is None:
+            return None
+        import httpx
+        httpx.post(endpoint["http"] + self.reset_path, timeout=10).raise_for_status()
+        return self.reset_says
 
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         if self.http:

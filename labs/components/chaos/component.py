@@ -9,6 +9,8 @@ Layer: components.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ...runtime.component import register
 from ...runtime.service import PythonService
 
@@ -27,6 +29,13 @@ class Chaos(PythonService):
         # GET /version, which Toxiproxy answers too: the docker backend runs the real Toxiproxy.
         import httpx
         httpx.get(endpoint["http"].rstrip("/") + "/version", timeout=2.0).raise_for_status()
+
+
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """Toxiproxy's POST /reset: every toxic removed, every proxy enabled (the proxies stay)."""
+        import httpx
+        httpx.post(endpoint["http"] + "/reset", timeout=10).raise_for_status()
+        return "every toxic removed, every proxy enabled"
 
 
 register(Chaos())

@@ -61,6 +61,12 @@ class EnvoySpec(ComponentSpec):
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         _probe(endpoint)
 
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """The admin's counters zeroed: a lesson counts 429s and retries from /stats, from nothing."""
+        import httpx
+        httpx.post(endpoint["admin"] + "/reset_counters", timeout=5).raise_for_status()
+        return "stats counters zeroed"
+
 
 class Gateway(EnvoySpec):
     name = "gateway"
@@ -123,6 +129,7 @@ class Bff(PythonService):
     summary = "the mobile app's backend-for-frontend: one screen, three services in parallel"
     module = "labs.components.gateway.bff"
     requires = ("users", "orders", "notifications")
+    reset_path, reset_says = "/admin/reset", "fault rules removed"
 
 
 GATEWAY, GATEWAY_2, EDGE, BFF = (register(spec) for spec in (Gateway(), GatewayReplica(), Edge(), Bff()))

@@ -35,6 +35,7 @@ class Subgraph(PythonService):
     module = "labs.components.graphql.serve"
     http, grpc = True, False
     start_timeout = 30.0
+    reset_path, reset_says = "/admin/reset", "batching back on, query counters emptied"
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, self.name]

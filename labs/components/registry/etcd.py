@@ -83,6 +83,18 @@ class Etcd(ComponentSpec):
     def endpoint(self, ports: dict[str, int], options: dict) -> dict[str, str]:
         return {"url": f"http://{HOST}:{ports['client']}"}
 
+    def reset(self, endpoint: dict[str, str], options: dict, data_dir: Path | None = None) -> str | None:
+        """Every key without a lease deleted. Keys held by a live lease stay: they are the running
+        services' own registrations, which a lesson starts with and which their keep-alives renew."""
+        import httpx
+        everything = {"key": base64.b64encode(b"\0").decode(), "range_end": base64.b64encode(b"\0").decode(),
+                      "keys_only": True}
+        kvs = httpx.post(endpoint["url"] + "/v3/kv/range", json=everything, timeout=5).json().get("kvs", [])
+        plain = [kv["key"] for kv in kvs if not int(kv.get("lease", 0) or 0)]
+        for key in plain:
+            httpx.post(endpoint["url"] + "/v3/kv/deleterange", json={"key": key}, timeout=5).raise_for_status()
+        return f"{len(plain)} key(s) without a lease deleted, {len(kvs) - len(plain)} leased kept"
+
     def probe(self, endpoint: dict[str, str], options: dict) -> None:
         import httpx
         # A real read through the gateway, not just /health: the registry answers keys.

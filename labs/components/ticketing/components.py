@@ -18,10 +18,15 @@ class TicketingService(PythonService):
     ... --grpc-port ...`, ready when /health answers and gRPC health says SERVING."""
     module = "labs.components.ticketing.serve"
     http = grpc = True
-    start_timeout = 30.0  # ~1.5 s here (importing FastAPI dominates); slow machines need more
     max_replicas = 9  # lesson 07: options={"concerts": {"replicas": 3}}, each on its own ports
     # register_ttl: whole seconds; the service then puts itself in etcd with a lease (lesson 07)
     defaults = {"register_ttl": None}
+    reset_path, reset_says = "/admin/reset", "seed data restored, fault rules removed"
+    start_timeout = 30.0  # ~0.3 s here forked, ~1.5 s afresh (importing FastAPI dominates)
+    # Imported once by the fork server, so a service starts in a fraction of the import time.
+    preload = ("fastapi", "fastapi.responses", "pydantic", "starlette.exceptions", "uvicorn", "grpc",
+               "grpc_health.v1.health", "grpc_reflection.v1alpha.reflection", "httpx", "google.protobuf",
+               "psutil")
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, self.name]
