@@ -39,7 +39,8 @@ class Recovery:
     in_flight: int                # started and not ended at the kill (RUNNING or COMPENSATING)
     not_started: int              # order.place still waiting in the orchestrator's queue
     resent: int                   # commands the restarted orchestrator sent again
-    skipped: int                  # copies the participants' inboxes recognised and skipped after the restart
+    skipped: int                  # copies the participants' inboxes skipped: the resent ones, and any outbox
+                                  # row the killed orchestrator had published but not yet marked sent
     confirmed_after: int          # of the sagas in flight: CONFIRMED after the restart
     rejected_after: int           # ... and REJECTED (compensated)
     restart_s: float              # from starting it again to its "ready" (database open, commands resent)
