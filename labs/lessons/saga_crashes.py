@@ -96,7 +96,8 @@ def crash_orchestrator(lab: Lab, sagas: int = 40, kill_after: int = 8, slow_ms: 
         proxy.clear()
     rows = state["orchestrator"]["orders"]
     after = [rows[o]["finished_at"] - restarted for o in ids if rows[o]["finished_at"] > restarted]
-    return Recovery(sagas, ended_before, len(in_flight), sagas - ended_before - len(in_flight), ready["resent"], skipped,
+    return Recovery(sagas, ended_before, len(in_flight), sagas - ended_before - len(in_flight), ready["resent"],
+                    skipped,
                     sum(rows[o]["status"] == flows.CONFIRMED for o in in_flight),
                     sum(rows[o]["status"] == flows.REJECTED for o in in_flight),
                     restart_s=ready["t"] - restarted, first_end_s=min(after, default=float("nan")),
