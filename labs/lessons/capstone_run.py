@@ -12,7 +12,8 @@ The schedule, the same for every design (seeded, so two designs meet the same fa
     every caller, synchronous or a consumer, reaches it through that proxy), and 10 ms away otherwise;
   * payments fails 5% of charges with 503 / UNAVAILABLE (fault rules, seeded);
   * settlement takes 40 ms per record (fault rule: added latency);
-  * analytics is rebuilt at 50%: its data is wiped, and it needs every seat change since the start.
+  * analytics is rebuilt at 50% (or, on a busy machine, as soon as after that it holds a first seat
+    change): its data is wiped, and it needs every seat change since the start.
 Orders are placed at a steady pace by a few client threads, then the consumers get a few seconds to
 catch up. Everything the order flow does is recorded with labs.trace, which is where the report
 reads the synchronous hops from.
@@ -46,6 +47,7 @@ ORDERS = 100                 # per run, before LABS_BENCH_SCALE
 MIN_ORDERS = 40              # fewer would leave a dozen orders in the outage: too few to read a share from
 ORDERS_PER_S = 20            # the pace: 100 orders take 5 s
 CLIENTS = 4
+REBUILD_WAIT_S = 5.0         # the rebuild waits at most this long for analytics to hold something to lose
 DRAIN_MAX_S = 8.0            # consumers get at most this long to catch up after the last order
 DRAIN_QUIET_S = 1.5          # ... and stop being waited for once nothing moved for this long
 PHONE_RTT_MS = 50            # the phone's network, on each of its requests
@@ -112,26 +114,32 @@ def _place_all(shop: Shop, keys: list[str], duration: float, proxies: dict[str, 
                 bar.update(1)
 
     def faults() -> None:
-        steps = [(schedule["rebuild_at"], "rebuild")]
-        if schedule["outage"] is not None:
-            steps += [(schedule["outage"][0], "down"), (schedule["outage"][1], "up")]
-        steps.sort()
-        for at, what in steps:
+        if schedule["outage"] is None:
+            return
+        for at, what in ((schedule["outage"][0], "down"), (schedule["outage"][1], "up")):
             time.sleep(max(0.0, t0 + at * duration - time.monotonic()))
             for proxy in proxies.values():
                 if what == "down":
                     proxy.disable()
-                elif what == "up":
+                else:
                     proxy.enable()
-            if what == "rebuild":
-                shop.rebuild("analytics")
             marks[what] = time.monotonic() - t0
+
+    def rebuild() -> None:
+        # Analytics is rebuilt once it holds some history: a consumer still behind at rebuild_at (a
+        # busy machine) would have nothing to lose, and a broker that forgets would go unnoticed.
+        # Its own thread, so that waiting for the history does not move the outage.
+        time.sleep(max(0.0, t0 + schedule["rebuild_at"] * duration - time.monotonic()))
+        marks["history"] = _history(shop, "analytics")
+        marks["wiped"] = shop.rebuild("analytics")
+        marks["rebuild"] = time.monotonic() - t0
 
     # Each thread runs in a copy of this context: the recording trace is active in it, so every
     # call the orders make joins the run (a Context cannot be entered by two threads at once).
     threads = [threading.Thread(target=contextvars.copy_context().run, args=(client,), daemon=True)
                for _ in range(CLIENTS)]
-    threads.append(threading.Thread(target=contextvars.copy_context().run, args=(faults,), daemon=True))
+    threads += [threading.Thread(target=contextvars.copy_context().run, args=(step,), daemon=True)
+                for step in (faults, rebuild)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -140,6 +148,18 @@ def _place_all(shop: Shop, keys: list[str], duration: float, proxies: dict[str, 
     bar.close()
     marks["end"] = time.monotonic() - t0
     return sorted(results, key=lambda r: r["key"]), marks
+
+
+def _history(shop: Shop, target: str) -> int:
+    """Wait (at most REBUILD_WAIT_S) until `target` holds at least one record of this run; how many it holds.
+    Asked from outside the run's trace (a fresh context): the asking is not part of the order flow."""
+    office, outside = shop.destinations.office, contextvars.Context()
+    deadline = time.monotonic() + REBUILD_WAIT_S
+    while True:
+        held = len(outside.run(office.ids, target))
+        if held or time.monotonic() >= deadline:
+            return held
+        time.sleep(0.05)
 
 
 def _drain(shop: Shop, destinations: Destinations, expected: set[str]) -> float:

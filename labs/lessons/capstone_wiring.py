@@ -203,7 +203,7 @@ class EventHop(_RabbitHop):
 
     def start(self) -> None:
         with rabbit.channel(self.lab) as ch:
-            events.declare_topic(ch, self.name)
+            events.declare_fanout(ch, self.name)
             self.queues = {name: events.subscribe(ch, self.name, name) for name in self.subscribers}
         self.workers = {name: self._worker(queue, name) for name, queue in self.queues.items()}
         self._open_publishers()
@@ -383,14 +383,15 @@ class Shop:
             service = exc.service if isinstance(exc, Unavailable) else type(exc).__name__
             return {"ok": False, "charged": charged, "failed_at": service, "error": str(exc)[:200]}
 
-    def rebuild(self, target: str) -> None:
+    def rebuild(self, target: str) -> int:
         """`target` is redeployed empty: its consumers stop, its data is wiped, its consumers start
-        again (on a log, in a new group that reads from the beginning)."""
+        again (on a log, in a new group that reads from the beginning). Returns how many records it lost."""
         for hop in self.hops.values():
             hop.pause(target)
-        self.destinations.office.wipe(target)
+        wiped = self.destinations.office.wipe(target)
         for hop in self.hops.values():
             hop.resume(target)
+        return wiped
 
     def consumers_delivered(self) -> int:
         """How many messages the consumers have delivered so far (to notice when they stop moving)."""

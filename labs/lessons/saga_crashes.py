@@ -4,13 +4,16 @@ Layer: lessons (labs.lessons.sagas, labs.lessons.saga_checker's rules, the chaos
 
     from labs.lessons import saga_crashes
     recovery = saga_crashes.crash_orchestrator(lab, sagas=40)
-    recovery.in_flight, recovery.confirmed_after, recovery.rejected_after, recovery.violations
+    recovery.in_flight, recovery.resent, recovery.skipped, recovery.confirmed_after, recovery.violations
 
 (The dual write and the outbox are shown cell by cell in the notebook, with `Shop(faults=..., auto_restart=False)`.)
 
 The orchestrator keeps each saga's step in SQLite and publishes through its outbox; started again it
-sends once more the command each unfinished saga waits for. Payments is slowed down through the chaos
-proxy (latency on its link to RabbitMQ), so that many sagas are under way when the crash comes.
+sends once more the command each unfinished saga waits for (the participants' inboxes skip the copies
+of those that had arrived; without the dedupe each copy is carried out again). Payments is slowed down
+through the chaos proxy (latency on its link to RabbitMQ), so that many sagas are under way when the
+crash comes. The result is read once every copy has been handled (Shop.settle), not as soon as the
+last saga ended.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ class Recovery:
     in_flight: int                # started and not ended at the kill (RUNNING or COMPENSATING)
     not_started: int              # order.place still waiting in the orchestrator's queue
     resent: int                   # commands the restarted orchestrator sent again
+    skipped: int                  # copies the participants' inboxes skipped: the resent ones, and any outbox
+                                  # row the killed orchestrator had published but not yet marked sent
     confirmed_after: int          # of the sagas in flight: CONFIRMED after the restart
     rejected_after: int           # ... and REJECTED (compensated)
     restart_s: float              # from starting it again to its "ready" (database open, commands resent)
@@ -81,12 +86,18 @@ def crash_orchestrator(lab: Lab, sagas: int = 40, kill_after: int = 8, slow_ms: 
             ready = shop.restart("orchestrator")
             if not shop.wait(ids, timeout=timeout, ended=ended):
                 raise LabError(f"{len(shop.unfinished(ids))} sagas had not ended {timeout:g} s after the restart")
+            # A saga ends on the reply to the command it was sent first; the copy the restart resent may
+            # still wait in a participant's queue. Its effect (or its skipping) belongs to the result.
+            if not shop.settle(timeout=timeout):
+                raise LabError(f"messages were still on their way {timeout:g} s after every saga had ended")
             state = shop.snapshot()
+            skipped = sum(len(shop.duplicates(s)) for s in domain.PARTICIPANTS)
     finally:
         proxy.clear()
     rows = state["orchestrator"]["orders"]
     after = [rows[o]["finished_at"] - restarted for o in ids if rows[o]["finished_at"] > restarted]
     return Recovery(sagas, ended_before, len(in_flight), sagas - ended_before - len(in_flight), ready["resent"],
+                    skipped,
                     sum(rows[o]["status"] == flows.CONFIRMED for o in in_flight),
                     sum(rows[o]["status"] == flows.REJECTED for o in in_flight),
                     restart_s=ready["t"] - restarted, first_end_s=min(after, default=float("nan")),

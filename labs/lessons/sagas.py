@@ -10,6 +10,7 @@ Layer: lessons (labs.clients.rabbit, the saga services in labs.components.sagas,
     shop.wait([order])                                 # until it is CONFIRMED or REJECTED
     shop.story(order)                                  # what each service's own database says about it
     shop.kill("payments"); shop.restart("payments")    # SIGKILL, then the same service on the same data
+    shop.settle()                                      # until no message is left on its way
     shop.close()
 
 Every service is `python -m labs.components.sagas.service` (labs.runtime.child.Child: it dies with the
@@ -300,6 +301,40 @@ class Shop:
             if time.monotonic() > deadline or (quiet is not None and time.monotonic() - moved > quiet):
                 return False
             time.sleep(0.01)
+
+    def settle(self, timeout: float = 15.0, still: float = 0.5) -> bool:
+        """Wait until no message is on its way (True; False after `timeout` s): every queue empty and
+        every running service idle since its last delivery, twice `still` s apart with nothing handled
+        in between. A saga can end while copies of its messages (a resend, a redelivery) still wait in
+        a queue; read the final state only once they have been handled too."""
+        args.seconds("timeout", timeout, 0, 600)
+        args.positive_seconds("still", still)
+        deadline, before = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            now = self._quiet_mark()
+            if now is not None and now == before:
+                return True
+            before = now
+            time.sleep(still if now is not None else 0.05)
+        return False
+
+    def _quiet_mark(self) -> tuple | None:
+        """(events said by each running service) when every one of them last said "idle" and every
+        queue is empty; None while something is still moving."""
+        with self._lock:
+            running = {s: c for s, c in self.children.items() if s not in self._down and c.alive}
+        mark = []
+        for service, child in sorted(running.items()):
+            events = list(child.events)
+            if not events or events[-1].get("event") != "idle":
+                return None
+            mark.append((service, len(events)))
+        with rabbit.channel(self.url) as ch:
+            for queue in self.queues.values():
+                if ch.queue_declare(queue, passive=True).method.message_count:
+                    return None
+        return tuple(mark)
 
     def _restarting(self) -> bool:
         return self._restarts > 0 or any(c.count("crash-point") and c.alive for c in self.children.values())

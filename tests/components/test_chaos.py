@@ -1,6 +1,5 @@
 """The `chaos` component (a Toxiproxy-compatible fault proxy) and `labs.chaos`, against a TCP echo server."""
 import socket
-import statistics
 import threading
 import time
 import uuid
@@ -41,14 +40,21 @@ def recv_exactly(s, n):
     return got
 
 
-def rtt_median_ms(s, n):
+def rtts_ms(s, n):
     times = []
     for _ in range(n):
         t = time.perf_counter()
         s.sendall(b"ping")
         assert recv_exactly(s, 4) == b"ping"
         times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    return times
+
+
+def rtt_fastest_ms(s, n):
+    """The fastest of n round trips. A busy machine only ever adds time to a round trip (a process
+    that waits for a CPU), so the fastest one is what the path itself costs: with the other tests
+    and CI's 2 cores busy, medians moved by 5-15 ms; the fastest of 25 by under 2 ms."""
+    return min(rtts_ms(s, n))
 
 
 def test_a_plain_http_client_following_toxiproxys_readme_works_unchanged(api, echo):
@@ -99,24 +105,26 @@ def test_a_plain_http_client_following_toxiproxys_readme_works_unchanged(api, ec
 @pytest.mark.parametrize("added_ms", [10, 50])
 def test_injected_latency_moves_the_round_trip_median_by_that_much(proxy, added_ms):
     with connect(proxy) as s:
-        rtt_median_ms(s, 50)  # warm up
-        base = rtt_median_ms(s, 300)
+        rtts_ms(s, 50)  # warm up
+        base = rtt_fastest_ms(s, 300)
         with proxy.toxic("latency", latency=added_ms):
-            slow = rtt_median_ms(s, 25)
-        after = rtt_median_ms(s, 100)
+            slow = rtt_fastest_ms(s, 25)
+        after = rtt_fastest_ms(s, 100)
     moved = slow - base
-    # The 3%-or-1-ms accuracy target is measured by benchmarks/chaos_proxy.py; a test on a busy CI
-    # machine only proves the latency is the one asked for, not some other.
+    # The 3%-or-1-ms accuracy target (on medians, on a quiet machine) is measured by
+    # benchmarks/chaos_proxy.py; a test on a busy CI machine only proves the latency is the one asked
+    # for, not some other, comparing like with like: the fastest round trip with and without it.
+    assert slow >= added_ms, (base, slow)  # never early: every byte was held at least that long
     assert abs(moved - added_ms) <= max(3.0, 0.05 * added_ms), (base, slow)
-    assert after < base + 1.0  # the context manager removed the toxic
+    assert after < base + 1.0, (base, after)  # the context manager removed the toxic
 
 
 def test_the_proxy_adds_little_without_toxics(proxy, echo):
     with socket.create_connection(("127.0.0.1", echo.port)) as d, connect(proxy) as p:
         d.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        rtt_median_ms(d, 50), rtt_median_ms(p, 50)
-        direct, proxied = rtt_median_ms(d, 500), rtt_median_ms(p, 500)
-    assert proxied - direct < 1.0, (direct, proxied)  # ~0.1 ms here; loose for slow CI machines
+        rtts_ms(d, 50), rtts_ms(p, 50)
+        direct, proxied = rtt_fastest_ms(d, 500), rtt_fastest_ms(p, 500)
+    assert proxied - direct < 1.0, (direct, proxied)  # ~0.1 ms here; the fastest of each: see rtt_fastest_ms
 
 
 def test_bandwidth_paces_a_transfer_to_size_over_rate(proxy):

@@ -105,14 +105,18 @@ def test_without_a_cache_the_dns_client_has_no_stale_window():
 def test_the_retry_claim_fails_without_the_retry_and_the_graceful_claim_fails_for_a_kill():
     lab = lab_with()
     etcd = registry.connect(lab)
-    with registry.WatchedPool(etcd, "concerts") as pool:
+    # two clients, each with its own list and turn (as in the notebook): sharing one round-robin turn,
+    # the retrying client's extra picks phase-lock the other away from the dead instance (0 failures)
+    with registry.WatchedPool(etcd, "concerts") as pool, registry.WatchedPool(etcd, "concerts") as own:
         victim = lab.replicas("concerts")[2]
-        with discovery.Caller(pool.next) as plain, discovery.Caller(pool.next, retry_next=True) as retrying:
+        with discovery.Caller(pool.next) as plain, discovery.Caller(own.next, retry_next=True) as retrying:
             time.sleep(0.3)
             killed_at = discovery.kill(victim)
             removal = discovery.wait_removed(etcd, discovery.key_of(victim), killed_at)
         victim.start()
+        discovery.wait_until(lambda: len(pool.pool) == 3)
     check.claim("with one retry on the next instance, none failed", retrying.failed(), equals=0)
+    check.claim("meanwhile the client without a retry failed on some calls", plain.failed(), at_least=5)
     with pytest.raises(ClaimNotShown):
         check.claim("with one retry on the next instance, none failed", plain.failed(), equals=0)
     with pytest.raises(ClaimNotShown):  # a crash is no graceful stop: the key stays for the TTL
@@ -150,6 +154,18 @@ def test_through_haproxy_a_kill_costs_a_bounded_few_calls():
         time.sleep(0.5)
     victim.start()
     assert through_proxy.failed() <= 3, through_proxy
+
+
+def test_the_no_retry_client_fails_on_nothing_when_no_instance_dies():
+    """The notebook's "failed on some calls" claim, on a world where the instance is not killed."""
+    lab = lab_with()
+    etcd = registry.connect(lab)
+    with registry.WatchedPool(etcd, "concerts") as pool, registry.WatchedPool(etcd, "concerts") as own:
+        with discovery.Caller(pool.next) as plain, discovery.Caller(own.next, retry_next=True):
+            time.sleep(1.5)
+    assert len(plain.calls) >= 50  # it was calling all along
+    with pytest.raises(ClaimNotShown):
+        check.claim("meanwhile the client without a retry failed on some calls", plain.failed(), at_least=5)
 
 
 def test_helpers_refuse_bad_arguments_with_the_range():

@@ -3,7 +3,6 @@ chaos proxy in front of a tiny TCP echo server."""
 import asyncio
 import gc
 import socket
-import statistics
 import time
 import uuid
 import weakref
@@ -51,13 +50,15 @@ def ping(p, timeout=2.0):
         raise ConnectionError(f"wrong answer {got!r}")
 
 
-def median_ms(p, n=7):
+def fastest_ms(p, n=7):
+    """The fastest of n calls: a busy machine only adds time to a call, never takes any away, so the
+    fastest is what the path costs (medians on CI's 2 busy cores moved by 5-15 ms)."""
     times = []
     for _ in range(n):
         t = time.perf_counter()
         ping(p)
         times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    return min(times)
 
 
 def failures(p, n=10):
@@ -71,13 +72,14 @@ def failures(p, n=10):
 
 
 def test_latency_moves_the_measured_latency_by_the_setting(ctl, proxy):
-    base = median_ms(proxy)
+    base = fastest_ms(proxy)
     ctl.set_latency(50)
-    with_latency = median_ms(proxy)
+    with_latency = fastest_ms(proxy)
+    assert with_latency >= 50, (base, with_latency)  # never early
     assert 40 <= with_latency - base <= 60, (base, with_latency)
     ctl.set_latency(0)
     assert proxy.toxics() == []
-    assert median_ms(proxy) < base + 10
+    assert fastest_ms(proxy) < base + 10
 
 
 def test_loss_one_fails_every_call_and_zero_none(ctl, proxy):

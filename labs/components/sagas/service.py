@@ -23,6 +23,10 @@ Other faults: "lost_ack" gives a handled message back to the broker instead of a
 a connection lost before the ack would), so it is delivered again; "resend" publishes the outgoing
 messages twice (as a publisher does whose confirm did not come back). The orchestrator, started
 again, first sends once more every command its unfinished sagas wait for.
+
+Once its queue has been empty for a moment after some work the service says "idle" (with how many
+deliveries it has handled): all services idle and all queues empty is how the shop knows that no
+message is still on its way, before the checker reads the final state.
 """
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ class Service:
         self.queue = f"{config['exchange']}.{self.name}"
         self.link: bus.Link | None = None
         self.handled = 0
+        self.busy = True  # until it first finds its queue empty: then it says "idle"
 
     # ---- publishing
 
@@ -135,9 +140,14 @@ class Service:
                     self.start()
                 for method, props, body in self.link.deliveries(self.queue):
                     if method is not None:
+                        self.busy = True
                         self.deliver(method, props, body)
-                    elif self.store.outbox:
+                        continue
+                    if self.store.outbox:
                         self.relay()  # rows a previous incarnation left behind
+                    if self.busy:  # said once per burst: Shop.settle reads it to know the shop is quiet
+                        self.busy = False
+                        say("idle", handled=self.handled)
             except bus.BROKER_GONE as exc:
                 if self.link is not None:
                     self.link.close()
