@@ -27,16 +27,20 @@ test: setup
 	@# then proves the Binder box too; with nbval (test-notebooks) and test-nonroot otherwise.
 	@LABS_LEARNER_FORM_FALLBACK=1 ./scripts/test-binder.sh
 
-# The layer rule first (seconds): no module of labs/ imports from a layer above its own.
+# The layer rule first (seconds): no module of labs/ imports from a layer above its own. Then the
+# tests on LABS_TEST_WORKERS processes (default 2, one per core of a laptop or CI; 0: one process):
+# a module's tests stay together, each notebook's Run All twice is a group of its own (conftest.py).
+LABS_TEST_WORKERS ?= 2
+WORKERS := $(if $(filter 0,$(LABS_TEST_WORKERS)),,-n $(LABS_TEST_WORKERS) --dist loadgroup)
 test-unit:
 	$(BIN)/lint-imports --no-cache
-	$(PYTEST) tests -q --durations=15
+	$(PYTEST) tests -q --durations=15 $(WORKERS)
 
 # Every notebook as the learner gets it (exercise checks say "not yet" and the run goes on).
 # The solution form (every check, exercises included, must pass) runs in test-unit, twice in one
 # kernel: tests/test_run_all_twice.py.
 test-notebooks:
-	$(PYTEST) --nbval-lax notebooks -q
+	$(PYTEST) --nbval-lax notebooks -q $(if $(filter 0,$(LABS_TEST_WORKERS)),,-n $(LABS_TEST_WORKERS) --dist loadfile)
 
 # Binder runs as an unprivileged user: as root, run lesson 00 again as one (test-binder does it for
 # every lesson, and falls back to this where there is no browser).

@@ -11,6 +11,15 @@ os.environ.setdefault("LABS_PROGRESS", "0")
 os.environ["LABS_EVIDENCE_FILE"] = os.path.join(tempfile.gettempdir(), f"labs-test-evidence-{os.getpid()}.jsonl")
 
 
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`make test-unit`: -n 2 --dist loadgroup), a module's tests stay on one worker,
+    in order, sharing their module fixtures; each notebook's Run All twice is a group of its own, so
+    the longest tests spread over both workers. Without -n the marks change nothing."""
+    for item in items:
+        one_notebook = item.path.name == "test_run_all_twice.py"
+        item.add_marker(pytest.mark.xdist_group(item.nodeid if one_notebook else str(item.path)))
+
+
 @pytest.fixture(scope="session")
 def brokers():
     """One RabbitMQ, Redis and Kafka-protocol broker shared by the whole test session."""
