@@ -4,6 +4,8 @@ The flows with one defensible answer are checked on what the run measured (notif
 settlement off the order's synchronous path, seat changes on a log that a rebuilt service can
 replay, the order's own questions answered synchronously); for the others the learner's reason is
 printed beside the measured consequence.
+
+Layer: exercises.
 """
 from __future__ import annotations
 
