@@ -4,7 +4,7 @@ BIN := .venv/bin
 ALLOW_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo --allow-root)
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker test-binder test-browser bench clean preflight
+.PHONY: setup lab test test-unit test-notebooks test-nonroot test-docker test-binder test-browser bench clean preflight solved
 
 setup:
 	@./scripts/setup.sh
@@ -62,6 +62,11 @@ test-docker:
 # Before a workshop: can every lesson run here? One verdict line, and a line to paste into the chat.
 preflight: setup
 	$(BIN)/python -m labs preflight
+
+# For instructors: every lesson with its exercise cells replaced by solutions/, in build/solved/
+# (notebooks/ is untouched; make clean removes them). docs/instructors.md says how to use them.
+solved: setup
+	$(BIN)/python -m labs.tools.notebooks notebooks solutions build/solved
 
 bench: setup
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
