@@ -236,6 +236,15 @@ def restart_broker(lab: Lab) -> float:
     return time.perf_counter() - started
 
 
+def own_broker(lab: Lab) -> None:
+    """Raise at once when RabbitMQ is a class server's seat: a crash needs a broker of your own, and a
+    cell that started its publishers first would wait for all of them before the refusal showed."""
+    seat = getattr(lab.component(BROKER), "seat", "")
+    if seat:
+        raise LabError(f"this part crashes RabbitMQ, and yours is the class server's ({seat}), shared by "
+                       "the class; run it with a broker of your own: unset LABS_CLASS and restart the kernel")
+
+
 # ---------------------------------------------------------------- confirms: hearing "no"
 
 

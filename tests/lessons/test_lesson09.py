@@ -16,6 +16,7 @@ from lesson_cells import code_cell, run_cells
 from labs import check
 from labs.clients import rabbit
 from labs.lessons import queues
+from labs.runtime import LabError
 from labs.tools.check import ClaimNotShown
 
 N = 300
@@ -140,3 +141,17 @@ def test_the_naive_consumer_charges_a_redelivered_payment_twice(brokers):
     queues.redeliver_after_crash(brokers, "t.naive", {"payment_id": "p", "user": "t-naive", "amount": 30},
                                  lambda p: db.decrby(f"balance:{p['user']}", p["amount"]))
     assert int(db.get("balance:t-naive")) == 40
+
+
+def test_the_broker_crash_is_refused_at_once_on_a_class_seat():
+    """On a class seat the crash cell must stop before its publishers start: otherwise it would wait
+    for both to send their 10**6 messages before lab.kill's refusal showed."""
+    class OnASeat:
+        seat = "seat 07 of workshop"
+
+    class SeatedLab:
+        def component(self, name):
+            return OnASeat()
+
+    with pytest.raises(LabError, match="unset LABS_CLASS"):
+        queues.own_broker(SeatedLab())
