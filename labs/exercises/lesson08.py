@@ -42,6 +42,11 @@ def check_per_client_limit(rule, lab) -> str:
     if a_429 == 0 and b_429 == 0:
         raise NotYet(f"nobody got a 429 ({seen}): the rule limits no one. Give each client a token bucket "
                      f"of {BUDGET} per {WINDOW_S} s")
+    if b_429 and rule.get("descriptors") and rule.get("rate_limits"):
+        raise NotYet(f"B stayed within its budget of {BUDGET} and still got {b_429} x 429 ({seen}), although the "
+                     f"rule has per-client descriptors: Envoy also takes a token from the rule's own "
+                     f"`token_bucket` for every request, so that bucket is shared by all. Make it larger than "
+                     f"every client's budget together (or set always_consume_default_token_bucket: false)")
     if b_429:
         raise NotYet(f"B stayed within its budget of {BUDGET} and still got {b_429} x 429 ({seen}): the rule "
                      f"limits everyone together, one bucket for all. Key the bucket on the client: a "

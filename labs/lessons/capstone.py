@@ -90,7 +90,8 @@ def _seat_changes(report: Report) -> str | None:
         why = "a queue gives each message to one consumer: the three services shared the changes instead of each getting all"
     else:
         why = "the broker forgot what it had delivered: analytics, rebuilt halfway, could not get the earlier changes back"
-    return f"seat changes reached (of {total}): {counts}. With a {style}, {why}; keep them in a log everyone reads"
+    with_style = style if style in SYNC_STYLES else f"{'an' if style[0] in 'aeiou' else 'a'} {style}"
+    return f"seat changes reached (of {total}): {counts}. With {with_style}, {why}; keep them in a log everyone reads"
 
 
 def grade(report: Report) -> tuple[list[str], list[str]]:

@@ -194,6 +194,12 @@ def test_exercise_fails_on_a_rule_that_limits_no_one(lab):
     assert not passed and "limits no one" in message
 
 
+def test_per_client_descriptors_behind_a_small_rule_bucket_get_the_hint_that_fits(lab):
+    rule = runpy.run_path(str(ROOT / "solutions" / "08-api-gateway.py"))["rule"]
+    passed, message = run_exercise("08.1", {**rule, **STUB}, lab)  # the stub's bucket of 5 kept
+    assert not passed and "shared by all" in message and "limits everyone together" not in message
+
+
 def test_exercise_passes_on_the_solution(lab):
     rule = runpy.run_path(str(ROOT / "solutions" / "08-api-gateway.py"))["rule"]
     passed, message = run_exercise("08.1", rule, lab)
