@@ -43,10 +43,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no lab components are running")
+    width = max((len(r["name"]) for r in rows), default=0)
     for r in rows:
         owner = f"owner pid {r['owner']}" + ("" if r["owner_alive"] else " (gone: `python -m labs clean` stops it)")
         backend = " (docker)" if r.get("backend") == "docker" else ""
-        print(f"{r['name']:<10} {'up' if r['alive'] else 'down':<5} {', '.join(r['endpoint'].values())}  {owner}{backend}")
+        print(f"{r['name']:<{width}} {'up' if r['alive'] else 'down':<5} {', '.join(r['endpoint'].values())}  {owner}{backend}")
     return 0
 
 

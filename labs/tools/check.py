@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import textwrap
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from . import evidence as _evidence
@@ -167,8 +169,17 @@ def run_exercise(id: str, answer: Any, lab: Any = None) -> tuple[bool, str]:
     except NotYet as exc:
         return False, str(exc)
     except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return False, f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})"
+        return False, f"your code raised {type(exc).__name__}: {exc} (line {_learner_line(exc)})"
+
+
+def _learner_line(exc: BaseException) -> int | None:
+    """The line in the learner's own code where it went wrong: the deepest frame that is neither the
+    lab's package nor an installed library (a raise inside httpx is not where the learner can look)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = str(Path(__file__).resolve().parents[1])
+    own = [f for f in frames if not f.filename.startswith(here) and "-packages" not in f.filename
+           and not f.filename.startswith(sys.prefix) and not f.filename.startswith(sys.base_prefix)]
+    return (own or frames)[-1].lineno if frames else None
 
 
 def exercise(id: str, answer: Any, lab: Any = None) -> None:

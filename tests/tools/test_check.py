@@ -33,3 +33,13 @@ def test_unknown_exercise_names_the_known_ones():
 def test_an_exception_in_learner_code_is_a_not_yet_with_the_reason():
     passed, message = check.run_exercise("00.1", lambda lab: 1 / 0, lab=None)
     assert not passed and "ZeroDivisionError" in message
+
+
+def test_the_line_named_is_in_the_learners_code_not_in_the_library_that_raised():
+    import json
+
+    def answer(lab):
+        return json.loads("not json")  # json raises deep inside itself; the learner wrote this line
+
+    passed, message = check.run_exercise("00.1", answer, lab=None)
+    assert not passed and f"(line {answer.__code__.co_firstlineno + 1})" in message, message
