@@ -8,6 +8,7 @@ Layer: tools.
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -60,12 +61,24 @@ def solution_form(notebook: Path, solutions_dir: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def _relink(nb: nbformat.NotebookNode, notebooks_dir: Path, out_dir: Path) -> None:
+    """Markdown links that leave the notebooks folder ("](../docs/x.md)") made to work from `out_dir`."""
+    def moved(match: re.Match) -> str:
+        target = os.path.relpath((notebooks_dir / match.group(1)).resolve(), out_dir.resolve())
+        return f"]({target}"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"\]\((\.\./[^)\s]*)", moved, cell.source)
+
+
 def build_solution_forms(notebooks_dir: Path, solutions_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for notebook in sorted(notebooks_dir.glob("[0-9][0-9]*-*.ipynb")):
         target = out_dir / notebook.name
-        nbformat.write(solution_form(notebook, solutions_dir), target)
+        nb = solution_form(notebook, solutions_dir)
+        _relink(nb, notebooks_dir, out_dir)
+        nbformat.write(nb, target)
         written.append(target)
     return written
 
