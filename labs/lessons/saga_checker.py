@@ -245,6 +245,9 @@ def run(lab: Lab, style: str, schedule: Schedule | None = None, *, outbox: bool 
             shown[0] = n
 
         shop.wait([o for o, _, _ in schedule.orders], timeout=120, quiet=quiet, ended=ended)
+        # A saga ends before the copies of its messages (resends, redeliveries) and a follower's
+        # crash and restart are done: read the state once nothing is on its way (<= 15 s more).
+        shop.settle()
         state = shop.snapshot()
         report.crashes = list(shop.crashes)
     status = {o: row["status"] for o, row in state[shop.coordinator]["orders"].items()}
