@@ -15,6 +15,7 @@ from ..runtime.errors import LabError, MissingPrerequisite
 from ..runtime.ports import HOST
 from ..runtime.process import ProcessSpec
 from ..runtime.setup_hints import install_hint
+from ..runtime.waiting import wait_ready
 from . import rabbitmq_boot, rabbitmq_control
 
 
@@ -152,8 +153,12 @@ def _delete_through_management(endpoint: dict[str, str]) -> str:
     """Every queue and every exchange but the broker's own (amq.*, the default) of the endpoint's
     vhost, deleted with the endpoint's own credentials (a class seat's user may not delete its vhost)."""
     import httpx
-    from urllib.parse import quote, urlsplit
-    vhost = quote(urlsplit(endpoint["amqp"]).path.lstrip("/") or "/", safe="")
+    from urllib.parse import quote, unquote, urlsplit
+    # the URL's path is the vhost, quoted ("/%2F" is "/"): unquoted, then quoted once for the API
+    vhost = quote(unquote(urlsplit(endpoint["amqp"]).path.lstrip("/")) or "/", safe="")
+    # Right after a start the management listener may still be coming up (AMQP answers first).
+    wait_ready(lambda: httpx.get(endpoint["management"] + "api/overview", auth=_credentials(endpoint),
+                                 timeout=2).raise_for_status(), timeout=30, interval=0.25)
     with httpx.Client(base_url=endpoint["management"] + "api/", auth=_credentials(endpoint), timeout=10) as api:
         queues = api.get(f"queues/{vhost}", params={"columns": "name"}).raise_for_status().json()
         exchanges = api.get(f"exchanges/{vhost}", params={"columns": "name"}).raise_for_status().json()

@@ -153,6 +153,14 @@ class DockerComponent(Component):
             self._pids = []
             self.state = "stopped"
 
+    def reset(self) -> str | None:
+        endpoint = self.endpoint
+        if "management" in self._ports and "management" in self.options:
+            # The compose files publish RabbitMQ's management port whatever the option showed the
+            # learner; its reset hook needs that API (no vhost to recreate from outside the container).
+            endpoint = self.spec.endpoint(self._ports, {**self.options, "management": True})
+        return self.spec.reset(endpoint, self.options, None)
+
     def kill(self) -> None:
         """SIGKILL the container's processes, as a crash would; the container and its data stay."""
         with self._lock:
